@@ -1,0 +1,203 @@
+"""Typed params: one pydantic model per ``params.yaml`` section; unknown keys are rejected.
+
+Library code receives these objects (never the raw YAML). Names that select an implementation
+(sampler, pooling, head, encoder) are checked against their registries, and the error lists
+the valid choices, so a typo in ``dvc exp run -S sampler=anel`` fails before any work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import UserError
+
+SPLITS = ("train", "dev", "test")
+Split = Literal["train", "dev", "test"]
+
+
+def _check_choice(kind: str, value: str, valid: list[str]) -> str:
+    if value not in valid:
+        raise ValueError(f"unknown {kind} '{value}'; valid choices: {', '.join(sorted(valid))}")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(Strict):
+    """One task. Built-in tasks (sst, para, sts, cfimdb) know their CS224N file names;
+    a user task names its files (relative to ``data.dir`` or absolute)."""
+
+    type: Literal["classification", "regression"]
+    pair: bool
+    num_labels: int | None = Field(default=None, ge=2)
+    min_label: float = 0.0
+    max_label: float = 5.0
+    head: str | None = None
+    # Whether this task's score counts in `overall` (the CS224N leaderboard averages sst, para
+    # and sts; cfimdb is an extra task).
+    in_overall: bool = True
+    files: dict[Split, list[str]] | None = None
+    label_column: str | None = None
+
+    @model_validator(mode="after")
+    def _labels(self) -> TaskConfig:
+        if self.type == "classification" and self.num_labels is None:
+            raise ValueError("a classification task needs num_labels (>= 2)")
+        if self.type == "regression" and not self.min_label < self.max_label:
+            raise ValueError("a regression task needs min_label < max_label")
+        if self.head is not None:
+            from pipeline.model.heads import HEADS
+
+            _check_choice("head", self.head, list(HEADS))
+        return self
+
+    @property
+    def output_size(self) -> int:
+        return self.num_labels if self.type == "classification" else 1
+
+
+class SyntheticConfig(Strict):
+    train_size: int = Field(default=800, ge=10)
+    dev_size: int = Field(default=200, ge=10)
+    test_size: int = Field(default=200, ge=1)
+
+
+class DataConfig(Strict):
+    source: Literal["synthetic", "cs224n"] = "synthetic"
+    dir: str | None = None
+    max_train_examples_per_task: int | None = Field(default=None, ge=1)
+    max_dev_examples_per_task: int | None = Field(default=None, ge=1)
+    strict: bool = False
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+    @model_validator(mode="after")
+    def _dir_given(self) -> DataConfig:
+        if self.source == "cs224n" and not self.dir:
+            raise ValueError("data.source=cs224n needs data.dir (the folder with the CS224N files)")
+        return self
+
+
+class TokenizeConfig(Strict):
+    max_length: int = Field(default=128, ge=8, le=512)
+    batch_size: int = Field(default=2000, ge=1)
+
+
+class EncoderConfig(Strict):
+    name: str = "minilm-l6"
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+class MlmConfig(Strict):
+    enabled: bool = False
+
+
+class ModelConfig(Strict):
+    pooling: str = "mean"
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    single_head: str = "linear"
+    pair_head: str = "sbert"
+
+    @field_validator("pooling")
+    @classmethod
+    def _pooling(cls, v: str) -> str:
+        from pipeline.model.pooling import POOLINGS
+
+        return _check_choice("pooling", v, list(POOLINGS))
+
+    @field_validator("single_head", "pair_head")
+    @classmethod
+    def _head(cls, v: str) -> str:
+        from pipeline.model.heads import HEADS
+
+        return _check_choice("head", v, list(HEADS))
+
+
+class TrainConfig(Strict):
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    batches_per_epoch: int | None = Field(default=None, ge=1)
+    sampler_temperature: float = Field(default=2.0, gt=0)
+    sampler_cap: int = Field(default=3, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(default=None, ge=1)
+    log_every: int = Field(default=10, ge=1)
+    eval_batch_size: int = Field(default=128, ge=1)
+
+
+class EvaluateConfig(Strict):
+    batch_size: int = Field(default=128, ge=1)
+
+
+class Params(Strict):
+    seed: int = 13
+    sampler: str = "round_robin"
+    tasks: dict[str, TaskConfig]
+    data: DataConfig = DataConfig()
+    tokenize: TokenizeConfig = TokenizeConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    mlm: MlmConfig = MlmConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    # Named ablations and other orchestration sections are read by the flows, not the stages.
+    ablations: dict[str, dict[str, Any]] = {}
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, v: str) -> str:
+        from pipeline.train.samplers import SAMPLERS
+
+        return _check_choice("sampler", v, list(SAMPLERS))
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, v: dict[str, TaskConfig]) -> dict[str, TaskConfig]:
+        if not v:
+            raise ValueError("at least one task is needed")
+        for name in v:
+            if not name.isidentifier():
+                raise ValueError(f"task name '{name}' must be a plain identifier (letters, _)")
+        return v
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid params in {source}:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not a known param; check the spelling)"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``; any problem raises one ``UserError`` naming the key."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"params file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{p}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{p}: expected a mapping of sections at the top level")
+    return parse_params(raw, str(p))

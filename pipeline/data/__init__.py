@@ -1,0 +1,1 @@
+"""Data: readers with quarantine, the synthetic generator, tokenization and batching."""

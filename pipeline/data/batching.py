@@ -1,0 +1,120 @@
+"""Batches from tokenized Parquet: per-task arrays in memory, dynamic padding per batch.
+
+Sequences are kept as one flat int32 array plus offsets per column (no Python lists of
+tokens), and a batch is padded only to its own longest row. Training draws shuffled batches
+from an endless per-task stream; evaluation walks length-sorted batches (less padding) and
+puts predictions back in file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+SINGLE_COLUMNS = ("input_ids",)
+SIAMESE_COLUMNS = ("a_input_ids", "b_input_ids")
+
+
+@dataclass
+class Ragged:
+    """A column of variable-length int32 sequences: ``values[offsets[i]:offsets[i+1]]``."""
+
+    values: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+@dataclass
+class TaskData:
+    task: str
+    ids: list[str]
+    labels: np.ndarray  # float64, NaN where unlabelled (test)
+    columns: dict[str, Ragged]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def has_labels(self) -> bool:
+        return len(self.labels) > 0 and not np.isnan(self.labels).any()
+
+    def lengths(self) -> np.ndarray:
+        """Per-row cost proxy: the longest of this row's sequences."""
+        return np.maximum.reduce([c.lengths for c in self.columns.values()])
+
+
+def load_task_data(path: Path, task: str, pair: bool) -> TaskData:
+    cols = SIAMESE_COLUMNS if pair else SINGLE_COLUMNS
+    table = pq.read_table(path, columns=["id", "label", *cols])
+    ragged = {}
+    for c in cols:
+        arr = table.column(c).combine_chunks()
+        ragged[c] = Ragged(arr.values.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
+                           arr.offsets.to_numpy().astype(np.int64))
+    labels = table.column("label").to_numpy(zero_copy_only=False).astype(np.float64)
+    return TaskData(task, table.column("id").to_pylist(), labels, ragged)
+
+
+def collate(data: TaskData, idx: np.ndarray, pad_id: int,
+            regression: bool) -> dict[str, torch.Tensor]:
+    """Pad the rows ``idx`` of every column to the batch's longest; masks from lengths."""
+    batch: dict[str, torch.Tensor] = {}
+    for name, col in data.columns.items():
+        starts, ends = col.offsets[idx], col.offsets[idx + 1]
+        lens = ends - starts
+        width = int(lens.max()) if len(idx) else 0
+        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        for row, (s, e) in enumerate(zip(starts, ends)):
+            ids[row, : e - s] = col.values[s:e]
+        mask = (np.arange(width)[None, :] < lens[:, None]).astype(np.int64)
+        prefix = name[: -len("input_ids")]
+        batch[f"{prefix}input_ids"] = torch.from_numpy(ids)
+        batch[f"{prefix}attention_mask"] = torch.from_numpy(mask)
+    labels = data.labels[idx]
+    if not np.isnan(labels).any():
+        batch["labels"] = (torch.from_numpy(labels.astype(np.float32)) if regression
+                           else torch.from_numpy(labels.astype(np.int64)))
+    return batch
+
+
+class BatchStream:
+    """Endless shuffled batches of one task; a new permutation on every pass."""
+
+    def __init__(self, size: int, batch_size: int, rng: np.random.Generator) -> None:
+        self.size, self.batch_size, self.rng = size, batch_size, rng
+        self._order = np.empty(0, dtype=np.int64)
+        self._pos = 0
+
+    def __next__(self) -> np.ndarray:
+        if self._pos >= len(self._order):
+            self._order = self.rng.permutation(self.size)
+            self._pos = 0
+        idx = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict[str, object]:
+        return {"order": self._order.tolist(), "pos": self._pos}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self._order = np.asarray(state["order"], dtype=np.int64)
+        self._pos = int(state["pos"])  # type: ignore[arg-type]
+
+
+def num_batches(size: int, batch_size: int) -> int:
+    return -(-size // batch_size)
+
+
+def eval_batches(data: TaskData, batch_size: int) -> Iterator[np.ndarray]:
+    """Index batches in order of length (stable), so each batch pads little."""
+    order = np.argsort(data.lengths(), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]

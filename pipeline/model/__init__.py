@@ -1,0 +1,1 @@
+"""Model: encoder registry, pooling, task heads and the multitask model."""

@@ -1,0 +1,1 @@
+"""Training: task samplers, the loop, checkpoints."""

@@ -1,0 +1,20 @@
+"""DVC stage: dev metrics -> results/eval/metrics.json; dev/test predictions for export."""
+
+import json
+
+from pipeline.config import load_params
+from pipeline.evaluate import evaluate_run
+from pipeline.stage import run_stage
+from stages import paths
+
+
+def main() -> None:
+    params = load_params(paths.PARAMS)
+    metrics = evaluate_run(paths.MODEL, paths.TOKENIZED, params.tasks, params.evaluate.batch_size,
+                           paths.EVAL_METRICS, paths.EVAL_PREDICTIONS)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    print(f"metrics: {paths.EVAL_METRICS}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

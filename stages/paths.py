@@ -1,0 +1,14 @@
+"""The pipeline's file layout, in one place (dvc.yaml declares the same paths)."""
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+PREPARED = Path("data/prepared")
+TOKENIZED = Path("data/tokenized")
+MLM = Path("models/mlm")
+MODEL = Path("models/multitask")
+TRAIN_LIVE = Path("results/train/live")
+EVAL_METRICS = Path("results/eval/metrics.json")
+EVAL_PREDICTIONS = Path("results/eval/predictions")
+PREDICTIONS = Path("predictions")
+EXPORT_REPORT = Path("results/export/report.json")

@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny CPU configs, the project root, the optional real-data folder."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough to train in seconds on 2 CPU cores with tiny-random, large enough to learn.
+TINY_OVERRIDES: dict[str, Any] = {
+    "encoder": {"name": "tiny-random"},
+    "data": {"synthetic": {"train_size": 600, "dev_size": 200, "test_size": 100}},
+    "tokenize": {"max_length": 64},
+    "train": {"epochs": 5, "lr": 1.0e-3, "batch_size": 32, "threads": 2},
+}
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k),
+                                                                              dict) else v
+    return out
+
+
+def default_params_dict() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def tiny_params_dict(**extra: Any) -> dict[str, Any]:
+    return deep_merge(deep_merge(default_params_dict(), TINY_OVERRIDES), extra)
+
+
+@pytest.fixture
+def tiny_params() -> dict[str, Any]:
+    return tiny_params_dict()
+
+
+def real_data_dir() -> Path | None:
+    env = os.environ.get("MTB_CS224N_DIR")
+    if env and Path(env).is_dir():
+        return Path(env)
+    return None
+
+
+@pytest.fixture
+def cs224n_dir() -> Path:
+    d = real_data_dir()
+    if d is None:
+        pytest.skip("real CS224N data not available (set MTB_CS224N_DIR)")
+    return d
