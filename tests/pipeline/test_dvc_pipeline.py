@@ -1,0 +1,86 @@
+"""`dvc repro` and `dvc exp run` end to end in a temporary git repo (tiny-random model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from tests.conftest import tiny_params_dict
+from tests.pipeline.conftest import commit_all, make_repo, run
+
+STAGES = ["prepare", "tokenize", "mlm", "train", "evaluate", "export"]
+FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 300, "dev_size": 100,
+                                                         "test_size": 50}}}
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '(\w+)'", output))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return make_repo(tmp_path_factory.mktemp("dvc") / "project", tiny_params_dict(**FAST))
+
+
+@pytest.mark.slow
+def test_repro_noop_and_sampler_experiment(repo):
+    first = run(repo, "dvc", "repro")
+    assert ran_stages(first.stdout) == set(STAGES)
+    metrics = json.loads((repo / "results/eval/metrics.json").read_text())
+    assert {"sst", "para", "sts", "cfimdb", "overall"} <= set(metrics)
+    assert len(list((repo / "predictions").glob("*-output.csv"))) == 8
+
+    again = run(repo, "dvc", "repro")
+    assert ran_stages(again.stdout) == set()
+    for stage in STAGES:
+        assert f"'{stage}' didn't change" in again.stdout
+    assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+
+    commit_all(repo, "baseline run")
+    exp = run(repo, "dvc", "exp", "run", "-n", "anneal", "-S", "sampler=anneal")
+    assert ran_stages(exp.stdout) == {"train", "evaluate", "export"}
+
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    # [workspace, baseline commit (with its experiments)]
+    baseline = next(r for r in shown if r["rev"] != "workspace")
+    runs = [baseline] + [e for ex in baseline.get("experiments") or [] for e in ex["revs"]]
+    names = {r.get("name") for r in runs}
+    assert "anneal" in names
+    for r in runs:
+        data = r["data"]
+        assert data["metrics"]["results/eval/metrics.json"]["data"]["overall"] > 0
+    samplers = {r["data"]["params"]["params.yaml"]["data"]["sampler"] for r in runs}
+    assert samplers == {"round_robin", "anneal"}
+
+
+def _test_student_ids(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    header = rows[0]
+    return [r[header.index("id")] for r in rows[1:]]
+
+
+def _prediction_ids(path):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.split(" , ")[0] for line in lines[1:]]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_data_experiment_predicts_every_test_id(repo, cs224n_dir):
+    commit_all(repo, "before real data")
+    run(repo, "dvc", "exp", "run", "-n", "real", "-S", "data.source=cs224n",
+        "-S", f"data.dir={cs224n_dir}", "-S", "data.max_train_examples_per_task=300",
+        "-S", "data.max_dev_examples_per_task=300", "-S", "train.epochs=1")
+    files = {"sst": "ids-sst-test-student.csv", "para": "quora-test-student.csv",
+             "sts": "sts-test-student.csv", "cfimdb": "ids-cfimdb-test-student.csv"}
+    for task, name in files.items():
+        expected = _test_student_ids(cs224n_dir / name)
+        got = _prediction_ids(repo / "predictions" / f"{task}-test-output.csv")
+        assert len(got) == len(expected) == len(set(got))
+        assert set(got) == set(expected)
+    report = json.loads((repo / "data/prepared/report.json").read_text())
+    assert report["totals"]["kept"] + report["totals"]["rejected"] == report["totals"]["lines_read"]
