@@ -10,4 +10,5 @@ if [ -z "${MTB_CS224N_DIR:-}" ] && [ -d ../shared/data/cs224n ]; then
   MTB_CS224N_DIR="$(cd ../shared/data/cs224n && pwd)"
   export MTB_CS224N_DIR
 fi
+ruff check --quiet pipeline stages tests
 exec python -m pytest "$@"

@@ -72,7 +72,7 @@ def collate(data: TaskData, idx: np.ndarray, pad_id: int,
         lens = ends - starts
         width = int(lens.max()) if len(idx) else 0
         ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-        for row, (s, e) in enumerate(zip(starts, ends)):
+        for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
             ids[row, : e - s] = col.values[s:e]
         mask = (np.arange(width)[None, :] < lens[:, None]).astype(np.int64)
         prefix = name[: -len("input_ids")]
