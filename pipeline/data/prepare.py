@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from pipeline.config import SPLITS, Params
 from pipeline.data.cs224n import BUILTIN_FILES, Issue, read_task_file
-from pipeline.data.synthetic import write_synthetic_dataset
+from pipeline.data.synthetic import check_synthetic_tasks, write_synthetic_dataset
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_json, write_parquet
 
@@ -38,20 +38,14 @@ class PrepareSummary:
     recovered: int
 
 
-def task_files(params: Params, synthetic_dir: Path) -> tuple[Path, dict[str, dict[str, list[str]]]]:
-    """The folder to read from and, per task and split, the file names in it."""
-    tasks = params.tasks
-    if params.data.source == "synthetic":
-        sizes = {"train": params.data.synthetic.train_size, "dev": params.data.synthetic.dev_size,
-                 "test": params.data.synthetic.test_size}
-        files = write_synthetic_dataset(synthetic_dir, list(tasks), sizes, params.seed)
-        return synthetic_dir, files
+def cs224n_files(params: Params) -> tuple[Path, dict[str, dict[str, list[str]]]]:
+    """The data folder and, per task and split, its file names (checked before any work)."""
     assert params.data.dir is not None
     base = Path(params.data.dir).expanduser()
     if not base.is_dir():
         raise UserError(f"data.dir does not exist or is not a folder: {base}")
     files: dict[str, dict[str, list[str]]] = {}
-    for name, cfg in tasks.items():
+    for name, cfg in params.tasks.items():
         chosen = cfg.files or BUILTIN_FILES.get(name)
         if chosen is None:
             raise UserError(f"task '{name}' is not built in; give tasks.{name}.files "
@@ -60,7 +54,19 @@ def task_files(params: Params, synthetic_dir: Path) -> tuple[Path, dict[str, dic
             if not chosen.get(split):
                 raise UserError(f"task '{name}' has no {split} file (tasks.{name}.files.{split})")
         files[name] = {s: list(chosen.get(s, [])) for s in SPLITS}
+        for split, names in files[name].items():
+            for n in names:
+                if not (base / n).is_file():
+                    raise UserError(f"data file not found: {base / n} (task '{name}', "
+                                    f"split '{split}')")
     return base, files
+
+
+def synthetic_files(params: Params, out_dir: Path) -> tuple[Path, dict[str, dict[str, list[str]]]]:
+    """Generate the synthetic data set into ``out_dir`` (CS224N layout)."""
+    syn = params.data.synthetic
+    sizes = {"train": syn.train_size, "dev": syn.dev_size, "test": syn.test_size}
+    return out_dir, write_synthetic_dataset(out_dir, list(params.tasks), sizes, params.seed)
 
 
 def _cap(rows: list[dict[str, object]], limit: int | None, seed: str) -> list[dict[str, object]]:
@@ -72,9 +78,14 @@ def _cap(rows: list[dict[str, object]], limit: int | None, seed: str) -> list[di
 
 def prepare(params: Params, out_dir: Path) -> PrepareSummary:
     """Read every task file, validate, quarantine, and write the prepared tables atomically."""
+    if params.data.source == "cs224n":
+        source = cs224n_files(params)
+    else:
+        check_synthetic_tasks(list(params.tasks))
+        source = None
     with atomic_path(out_dir) as staged:
         staged.mkdir(parents=True)
-        base, files = task_files(params, staged / "source")
+        base, files = source or synthetic_files(params, staged / "source")
         reports: list[dict[str, object]] = []
         rejected: list[tuple[str, str, Issue]] = []
         counts: dict[str, dict[str, int]] = {}

@@ -131,14 +131,7 @@ def generate_rows(task: str, split_size: int, rng: random.Random) -> list[dict[s
 SYNTHETIC_TASKS = ("sst", "para", "sts", "cfimdb")
 
 
-def write_synthetic_dataset(
-    out_dir: Path, tasks: list[str], sizes: dict[str, int], seed: int
-) -> dict[str, dict[str, list[str]]]:
-    """Write CS224N-format files for ``tasks`` into ``out_dir``; return task -> split -> files.
-
-    Each (task, split) has its own RNG stream derived from ``seed``, so adding a task or
-    changing one split's size never changes another split's data.
-    """
+def check_synthetic_tasks(tasks: list[str]) -> None:
     unknown = [t for t in tasks if t not in SYNTHETIC_TASKS]
     if unknown:
         from pipeline.errors import UserError
@@ -148,6 +141,17 @@ def write_synthetic_dataset(
             f"synthetic tasks are {', '.join(SYNTHETIC_TASKS)}. Use data.source=cs224n with "
             "the task's files instead."
         )
+
+
+def write_synthetic_dataset(
+    out_dir: Path, tasks: list[str], sizes: dict[str, int], seed: int
+) -> dict[str, dict[str, list[str]]]:
+    """Write CS224N-format files for ``tasks`` into ``out_dir``; return task -> split -> files.
+
+    Each (task, split) has its own RNG stream derived from ``seed``, so adding a task or
+    changing one split's size never changes another split's data.
+    """
+    check_synthetic_tasks(tasks)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, dict[str, list[str]]] = {}
     for task in tasks:

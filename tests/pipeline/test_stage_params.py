@@ -1,0 +1,64 @@
+"""Each stage reads only the params sections it declares in dvc.yaml.
+
+A stage that reads an undeclared section would not rerun when that section changes, and DVC's
+cache would serve stale results. The test runs every stage's ``main`` in a finished pipeline
+repo with a params object that records which sections are touched (by the stage or by the
+library code it calls), and compares with ``dvc.api.params_show(stages=...)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+
+from pipeline.config import Params, load_params
+from tests.conftest import tiny_params_dict
+from tests.pipeline.conftest import make_repo, run
+
+STAGES = ["prepare", "tokenize", "mlm", "train", "evaluate", "export"]
+
+
+class RecordingParams:
+    """Wraps Params; remembers which top-level sections were read."""
+
+    def __init__(self, params: Params) -> None:
+        self._params = params
+        self.used: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Params.model_fields:
+            self.used.add(name)
+        return getattr(self._params, name)
+
+
+@pytest.fixture(scope="module")
+def built_repo(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("params") / "project", tiny_params_dict(
+        train={"epochs": 1},
+        data={"synthetic": {"train_size": 100, "dev_size": 40, "test_size": 20}}))
+    run(repo, "dvc", "repro")
+    return repo
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_reads_only_declared_sections(built_repo, stage, monkeypatch):
+    import dvc.api
+
+    monkeypatch.chdir(built_repo)
+    declared = set(dvc.api.params_show(stages=[stage], repo=str(built_repo)))
+    module = importlib.import_module(f"stages.{stage}")
+    recorders: list[RecordingParams] = []
+
+    def recording_load(path):  # type: ignore[no-untyped-def]
+        rec = RecordingParams(load_params(path))
+        recorders.append(rec)
+        return rec
+
+    monkeypatch.setattr(module, "load_params", recording_load)
+    module.main()
+    used = set().union(*(r.used for r in recorders))
+    assert used, f"stage {stage} read no params at all"
+    assert used <= declared, f"stage {stage} reads undeclared sections {used - declared}"
