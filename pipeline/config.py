@@ -39,6 +39,10 @@ class TaskConfig(Strict):
     min_label: float = 0.0
     max_label: float = 5.0
     head: str | None = None
+    # Pair tasks only: siamese | cross (null: model.pair_encoding).
+    encoding: Literal["siamese", "cross"] | None = None
+    # Dropout on this task's adapter branch (null: model.adapter_dropout).
+    adapter_dropout: float | None = Field(default=None, ge=0.0, lt=1.0)
     # Whether this task's score counts in `overall` (the CS224N leaderboard averages sst, para
     # and sts; cfimdb is an extra task).
     in_overall: bool = True
@@ -101,8 +105,24 @@ class MlmConfig(Strict):
 class ModelConfig(Strict):
     pooling: str = "mean"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    single_head: str = "linear"
-    pair_head: str = "sbert"
+    pair_encoding: Literal["siamese", "cross"] = "siamese"
+    single_head: str = "linear"  # single sentences and cross-encoded pairs
+    pair_head: str = "sbert"  # siamese pairs
+    mlp_hidden: int = Field(default=256, ge=1)
+    adapter: str = "none"
+    pal_size: int | None = Field(default=None, ge=1)
+    adapter_rank: int = Field(default=8, ge=1)
+    lora_alpha: float = Field(default=16.0, gt=0)
+    adapter_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    freeze: Literal["full", "frozen", "two_stage"] = "full"
+    two_stage_epochs: int = Field(default=1, ge=1)
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter(cls, v: str) -> str:
+        from pipeline.model.adapters import ADAPTERS
+
+        return _check_choice("adapter", v, list(ADAPTERS))
 
     @field_validator("pooling")
     @classmethod
@@ -131,6 +151,7 @@ class TrainConfig(Strict):
     sampler_cap: int = Field(default=3, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(default=None, ge=1)
+    head_lr: float | None = Field(default=None, gt=0)  # heads and adapters (null: lr)
     log_every: int = Field(default=10, ge=1)
     eval_batch_size: int = Field(default=128, ge=1)
 
@@ -159,6 +180,27 @@ class Params(Strict):
         from pipeline.train.samplers import SAMPLERS
 
         return _check_choice("sampler", v, list(SAMPLERS))
+
+    @model_validator(mode="after")
+    def _heads_fit_tasks(self) -> Params:
+        from pipeline.model.heads import head_problem, valid_heads
+
+        for name, cfg in self.tasks.items():
+            encoding = (cfg.encoding or self.model.pair_encoding) if cfg.pair else "single"
+            siamese = encoding == "siamese"
+            if cfg.head is not None:
+                head, where = cfg.head, f"tasks.{name}.head"
+            elif siamese:
+                head, where = self.model.pair_head, "model.pair_head"
+            else:
+                head, where = self.model.single_head, "model.single_head"
+            problem = head_problem(head, cfg.type, cfg.output_size, siamese)
+            if problem:
+                raise ValueError(
+                    f"{where}={head} does not fit task '{name}' ({encoding} {cfg.type}): "
+                    f"{problem}; valid heads for it: "
+                    f"{', '.join(valid_heads(cfg.type, cfg.output_size, siamese))}")
+        return self
 
     @field_validator("tasks")
     @classmethod

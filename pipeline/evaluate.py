@@ -91,7 +91,7 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
     per_task: dict[str, dict[str, float]] = {}
     with atomic_path(predictions_dir) as staged:
         staged.mkdir(parents=True)
-        for task, cfg in tasks.items():
+        for task in tasks:
             if task not in model.tasks:
                 raise UserError(f"task '{task}' is not in the trained model (tasks: "
                                 f"{', '.join(model.tasks)}); retrain after changing tasks")
@@ -99,7 +99,7 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
                 path = tokenized / task / f"{split}.parquet"
                 if not path.is_file():
                     continue
-                data = load_task_data(path, task, cfg.pair)
+                data = load_task_data(path, task, model.tasks[task].encoding)
                 p = predict(model, data, batch_size, pad_id, device)
                 cols: dict[str, Any] = {"id": pa.array(p.ids, pa.string()),
                                         "prediction": pa.array(p.pred)}

@@ -16,8 +16,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-SINGLE_COLUMNS = ("input_ids",)
-SIAMESE_COLUMNS = ("a_input_ids", "b_input_ids")
+COLUMNS = {
+    "single": ("input_ids",),
+    "siamese": ("a_input_ids", "b_input_ids"),
+    "cross": ("input_ids", "token_type_ids"),
+}
 
 
 @dataclass
@@ -51,8 +54,9 @@ class TaskData:
         return np.maximum.reduce([c.lengths for c in self.columns.values()])
 
 
-def load_task_data(path: Path, task: str, pair: bool) -> TaskData:
-    cols = SIAMESE_COLUMNS if pair else SINGLE_COLUMNS
+def load_task_data(path: Path, task: str, encoding: str) -> TaskData:
+    """Load the columns one encoding needs: ``single``, ``siamese`` (a and b) or ``cross``."""
+    cols = COLUMNS[encoding]
     table = pq.read_table(path, columns=["id", "label", *cols])
     ragged = {}
     for c in cols:
@@ -71,13 +75,14 @@ def collate(data: TaskData, idx: np.ndarray, pad_id: int,
         starts, ends = col.offsets[idx], col.offsets[idx + 1]
         lens = ends - starts
         width = int(lens.max()) if len(idx) else 0
-        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        fill = 0 if name == "token_type_ids" else pad_id
+        ids = np.full((len(idx), width), fill, dtype=np.int64)
         for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
             ids[row, : e - s] = col.values[s:e]
-        mask = (np.arange(width)[None, :] < lens[:, None]).astype(np.int64)
-        prefix = name[: -len("input_ids")]
-        batch[f"{prefix}input_ids"] = torch.from_numpy(ids)
-        batch[f"{prefix}attention_mask"] = torch.from_numpy(mask)
+        batch[name] = torch.from_numpy(ids)
+        if name.endswith("input_ids"):
+            mask = (np.arange(width)[None, :] < lens[:, None]).astype(np.int64)
+            batch[f"{name[: -len('input_ids')]}attention_mask"] = torch.from_numpy(mask)
     labels = data.labels[idx]
     if not np.isnan(labels).any():
         batch["labels"] = (torch.from_numpy(labels.astype(np.float32)) if regression

@@ -1,43 +1,207 @@
-"""Task heads: map pooled sentence vectors to logits (classification) or a score (regression).
+"""Task heads: encoder output -> logits (classification) or a score (regression).
 
-Single-sentence heads take ``u``; pair heads take ``u`` and ``v`` (siamese encoding).
-Regression outputs are squashed into the task's label range so sts predictions stay in 0..5.
+Every head receives ``Encoded`` views of its inputs: one for a single sentence or a
+cross-encoded pair, two (``a``, ``b``) for a siamese pair. Most heads read the pooled vector;
+``bilstm`` reads the token states. Heads marked ``direct_score`` already output a score in the
+task's label range (the cosine heads); for the others the model squashes a regression output
+into that range with a sigmoid.
+
+Which head fits which task is decided by ``head_problem`` (used by params validation), so an
+invalid combination fails before any work with the reason.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
-class LinearHead(nn.Module):
-    """Dropout + linear on the pooled vector (single sentences) or on [u; v] (pairs)."""
+@dataclass
+class Encoded:
+    states: torch.Tensor  # (B, T, H) token states
+    mask: torch.Tensor  # (B, T) 1 for real tokens
+    pooled: torch.Tensor  # (B, H)
 
-    pair_input = False
 
-    def __init__(self, hidden: int, out: int, dropout: float, pair: bool) -> None:
+@dataclass(frozen=True)
+class HeadSpec:
+    hidden: int
+    out: int  # classes, or 1 for regression
+    task_type: str  # classification | regression
+    siamese: bool  # two encoded inputs (a, b) rather than one
+    dropout: float
+    mlp_hidden: int
+    min_label: float
+    max_label: float
+
+
+def sbert_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """[u; v; |u-v|; u*v] (Reimers & Gurevych, 2019)."""
+    return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+
+
+class Head(nn.Module):
+    direct_score = False
+    needs_siamese = False
+    regression_only = False
+    binary_or_regression = False
+
+    def __init__(self, spec: HeadSpec) -> None:
         super().__init__()
-        self.drop = nn.Dropout(dropout)
-        self.proj = nn.Linear(hidden * (2 if pair else 1), out)
+        self.spec = spec
 
-    def forward(self, u: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
-        x = u if v is None else torch.cat([u, v], dim=-1)
+
+class LinearHead(Head):
+    """Dropout + linear on the pooled vector, or on [u; v] for a siamese pair."""
+
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        self.drop = nn.Dropout(spec.dropout)
+        self.proj = nn.Linear(spec.hidden * (2 if spec.siamese else 1), spec.out)
+
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        x = a.pooled if b is None else torch.cat([a.pooled, b.pooled], dim=-1)
         return self.proj(self.drop(x))
 
 
-class SbertHead(nn.Module):
-    """Sentence-BERT pair features [u; v; |u-v|; u*v] -> linear (Reimers & Gurevych, 2019)."""
+class MlpHead(Head):
+    """Two-layer MLP (GELU) on the pooled vector, or on sbert features of a siamese pair."""
 
-    def __init__(self, hidden: int, out: int, dropout: float, pair: bool) -> None:
-        super().__init__()
-        if not pair:
-            raise ValueError("the sbert head needs a sentence pair")
-        self.drop = nn.Dropout(dropout)
-        self.proj = nn.Linear(hidden * 4, out)
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        width = spec.hidden * (4 if spec.siamese else 1)
+        self.net = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(width, spec.mlp_hidden),
+                                 nn.GELU(), nn.Dropout(spec.dropout),
+                                 nn.Linear(spec.mlp_hidden, spec.out))
 
-    def forward(self, u: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
-        assert v is not None
-        return self.proj(self.drop(torch.cat([u, v, (u - v).abs(), u * v], dim=-1)))
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        x = a.pooled if b is None else sbert_features(a.pooled, b.pooled)
+        return self.net(x)
 
 
-HEADS: dict[str, type[nn.Module]] = {"linear": LinearHead, "sbert": SbertHead}
+class SbertHead(Head):
+    """[u; v; |u-v|; u*v] -> linear."""
+
+    needs_siamese = True
+
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        self.drop = nn.Dropout(spec.dropout)
+        self.proj = nn.Linear(spec.hidden * 4, spec.out)
+
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        assert b is not None
+        return self.proj(self.drop(sbert_features(a.pooled, b.pooled)))
+
+
+class CosineHead(Head):
+    """Cosine similarity with a learnable scale and shift (the Multitask-BERT report).
+
+    Regression: score = clip(scale·cos + shift, min, max). Binary classification:
+    the logit of class 1 is scale·cos + shift (class 0's is 0).
+    """
+
+    needs_siamese = True
+    binary_or_regression = True
+    direct_score = True
+
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        regression = spec.task_type == "regression"
+        self.scale = nn.Parameter(torch.tensor(spec.max_label if regression else 5.0))
+        self.shift = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        assert b is not None
+        x = self.scale * F.cosine_similarity(a.pooled, b.pooled, dim=-1) + self.shift
+        if self.spec.task_type == "regression":
+            return x.clamp(self.spec.min_label, self.spec.max_label).unsqueeze(-1)
+        return torch.stack([torch.zeros_like(x), x], dim=-1)
+
+
+class ReluCosHead(Head):
+    """ReLU(cos(u, v)) scaled to the label range (5 for sts): no parameters of its own."""
+
+    needs_siamese = True
+    regression_only = True
+    direct_score = True
+
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        assert b is not None
+        cos = F.relu(F.cosine_similarity(a.pooled, b.pooled, dim=-1))
+        return (self.spec.min_label + (self.spec.max_label - self.spec.min_label) * cos
+                ).unsqueeze(-1)
+
+
+class CosinePenaltyHead(Head):
+    """Linear on [u; v; u*v] plus cos(u, v) on the positive logit (the PAL-LoRA report)."""
+
+    needs_siamese = True
+    binary_or_regression = True
+
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        self.drop = nn.Dropout(spec.dropout)
+        self.proj = nn.Linear(spec.hidden * 3, spec.out)
+
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        assert b is not None
+        u, v = a.pooled, b.pooled
+        out = self.proj(self.drop(torch.cat([u, v, u * v], dim=-1)))
+        cos = F.cosine_similarity(u, v, dim=-1)
+        return torch.cat([out[:, :-1], out[:, -1:] + cos.unsqueeze(-1)], dim=-1)
+
+
+class BiLstmHead(Head):
+    """A BiLSTM over the token states, masked max-pooled; sbert features for siamese pairs."""
+
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        half = max(spec.hidden // 2, 1)
+        self.lstm = nn.LSTM(spec.hidden, half, batch_first=True, bidirectional=True)
+        self.drop = nn.Dropout(spec.dropout)
+        self.proj = nn.Linear(2 * half * (4 if spec.siamese else 1), spec.out)
+
+    def _encode(self, e: Encoded) -> torch.Tensor:
+        lengths = e.mask.sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(e.states, lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                  total_length=e.states.shape[1])
+        neg = torch.finfo(out.dtype).min
+        return out.masked_fill(~e.mask.bool().unsqueeze(-1), neg).max(1).values
+
+    def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        x = self._encode(a) if b is None else sbert_features(self._encode(a), self._encode(b))
+        return self.proj(self.drop(x))
+
+
+HEADS: dict[str, type[Head]] = {
+    "linear": LinearHead,
+    "mlp": MlpHead,
+    "sbert": SbertHead,
+    "cosine": CosineHead,
+    "relu_cos5": ReluCosHead,
+    "cosine_penalty": CosinePenaltyHead,
+    "bilstm": BiLstmHead,
+}
+
+
+def head_problem(head: str, task_type: str, num_outputs: int, siamese: bool) -> str | None:
+    """Why ``head`` cannot serve this task, or None when it can."""
+    cls = HEADS[head]
+    if cls.needs_siamese and not siamese:
+        return f"head '{head}' compares two sentence vectors: it needs a siamese pair task"
+    if cls.regression_only and task_type != "regression":
+        return f"head '{head}' outputs a similarity score: regression tasks only"
+    if cls.binary_or_regression and task_type == "classification" and num_outputs != 2:
+        return f"head '{head}' fits regression or binary classification only"
+    return None
+
+
+def valid_heads(task_type: str, num_outputs: int, siamese: bool) -> list[str]:
+    return [h for h in HEADS if head_problem(h, task_type, num_outputs, siamese) is None]

@@ -1,7 +1,8 @@
-"""One shared encoder, a head per task; save/load as safetensors + JSON.
+"""One shared encoder (with optional per-task adapters), a head per task; save/load.
 
-A pair task is encoded siamese-style: each sentence on its own through the shared encoder,
-then the pair head combines the two pooled vectors.
+A pair task is encoded either ``siamese`` (each sentence on its own through the shared
+encoder; the head compares the two vectors) or ``cross`` (one ``[CLS] a [SEP] b [SEP]``
+sequence, so attention sees both sentences; far stronger for paraphrase and similarity).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_model, save_model
@@ -16,12 +18,14 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from pipeline.config import ModelConfig, TaskConfig
-from pipeline.model.heads import HEADS
+from pipeline.model.adapters import AdapterSettings, adapter_task, install_adapters
+from pipeline.model.heads import HEADS, Encoded, HeadSpec
 from pipeline.model.pooling import POOLINGS
 
 WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "model_config.json"
 ENCODER_CONFIG = "encoder_config.json"
+PARAM_REPORT = "param_report.json"
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,20 @@ class TaskSpec:
     head: str
     min_label: float
     max_label: float
+    encoding: str = "single"  # single | siamese | cross
+    adapter_dropout: float = 0.1
+
+    @property
+    def siamese(self) -> bool:
+        return self.encoding == "siamese"
 
     @classmethod
     def from_config(cls, name: str, cfg: TaskConfig, model: ModelConfig) -> TaskSpec:
-        head = cfg.head or (model.pair_head if cfg.pair else model.single_head)
-        return cls(name, cfg.type, cfg.pair, cfg.output_size, head, cfg.min_label, cfg.max_label)
+        encoding = (cfg.encoding or model.pair_encoding) if cfg.pair else "single"
+        head = cfg.head or (model.pair_head if encoding == "siamese" else model.single_head)
+        dropout = model.adapter_dropout if cfg.adapter_dropout is None else cfg.adapter_dropout
+        return cls(name, cfg.type, cfg.pair, cfg.output_size, head, cfg.min_label, cfg.max_label,
+                   encoding, dropout)
 
 
 class MultitaskModel(nn.Module):
@@ -51,28 +64,73 @@ class MultitaskModel(nn.Module):
         self.model_config = model
         self.encoder_name = encoder_name
         self.pool = POOLINGS[model.pooling]
+        settings = AdapterSettings(
+            kind=model.adapter, tasks=tuple(self.tasks), pal_size=model.pal_size,
+            rank=model.adapter_rank, alpha=model.lora_alpha,
+            dropout={t.name: t.adapter_dropout for t in tasks})
+        self.adapter_ctx, shared = install_adapters(encoder, settings)
+        if shared is not None:
+            self.adapters = shared
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({
-            t.name: HEADS[t.head](hidden, t.output_size, model.dropout, t.pair) for t in tasks
+            t.name: HEADS[t.head](HeadSpec(hidden, t.output_size, t.type, t.siamese,
+                                           model.dropout, model.mlp_hidden, t.min_label,
+                                           t.max_label))
+            for t in tasks
         })
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.pool(states, attention_mask)
+    def encode(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               token_type_ids: torch.Tensor | None = None) -> Encoded:
+        """Token states and pooled vector, routed through ``task``'s adapters."""
+        self.adapter_ctx.task, self.adapter_ctx.mask = task, attention_mask
+        try:
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+        finally:
+            self.adapter_ctx.task, self.adapter_ctx.mask = None, None
+        return Encoded(states, attention_mask, self.pool(states, attention_mask))
 
     def forward(self, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits (B, C) for classification, scores (B,) in the label range for regression."""
         spec = self.tasks[task]
-        if spec.pair:
-            u = self.embed(batch["a_input_ids"], batch["a_attention_mask"])
-            v = self.embed(batch["b_input_ids"], batch["b_attention_mask"])
-            out = self.heads[task](u, v)
+        if spec.siamese:
+            a = self.encode(task, batch["a_input_ids"], batch["a_attention_mask"])
+            b = self.encode(task, batch["b_input_ids"], batch["b_attention_mask"])
+            out = self.heads[task](a, b)
         else:
-            out = self.heads[task](self.embed(batch["input_ids"], batch["attention_mask"]))
+            a = self.encode(task, batch["input_ids"], batch["attention_mask"],
+                            batch.get("token_type_ids"))
+            out = self.heads[task](a)
         if spec.type == "regression":
-            span = spec.max_label - spec.min_label
-            return spec.min_label + span * torch.sigmoid(out.squeeze(-1))
+            out = out.squeeze(-1)
+            if not HEADS[spec.head].direct_score:
+                out = spec.min_label + (spec.max_label - spec.min_label) * torch.sigmoid(out)
         return out
+
+    # -- reporting ---------------------------------------------------------------------
+    def param_report(self) -> dict[str, Any]:
+        """Parameter counts per component (the PAL report's point is parameter efficiency)."""
+        encoder = heads = 0
+        adapters: dict[str, int] = {t: 0 for t in self.tasks}
+        per_head: dict[str, int] = {}
+        trainable = 0
+        for name, p in self.named_parameters():
+            n = p.numel()
+            trainable += n if p.requires_grad else 0
+            task = adapter_task(name)
+            if task is not None:
+                adapters[task] += n
+            elif name.startswith("heads."):
+                t = name.split(".")[1]
+                per_head[t] = per_head.get(t, 0) + n
+                heads += n
+            else:
+                encoder += n
+        total = encoder + heads + sum(adapters.values())
+        return {"encoder": encoder, "heads": per_head, "heads_total": heads,
+                "adapter": self.model_config.adapter, "adapters": adapters,
+                "adapters_total": sum(adapters.values()), "total": total,
+                "trainable": trainable}
 
     # -- persistence -------------------------------------------------------------------
     def save(self, out_dir: Path) -> None:
@@ -87,6 +145,8 @@ class MultitaskModel(nn.Module):
         }
         (out_dir / MODEL_CONFIG).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n",
                                             "utf-8")
+        (out_dir / PARAM_REPORT).write_text(
+            json.dumps(self.param_report(), indent=2, sort_keys=True) + "\n", "utf-8")
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> MultitaskModel:

@@ -24,6 +24,7 @@ from pipeline.config import TrainConfig
 from pipeline.data.batching import BatchStream, TaskData, collate, num_batches
 from pipeline.evaluate import overall_scores, task_metrics
 from pipeline.inference import predict
+from pipeline.model.freeze import apply_freeze, param_groups
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 
@@ -58,16 +59,6 @@ def evaluate_sets(model: MultitaskModel, sets: dict[str, TaskData], batch_size: 
     return {**per_task, **overall_scores(model.tasks, per_task, in_overall)}
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
-
 @dataclass
 class FitResult:
     best_epoch: int
@@ -97,7 +88,9 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
 
     steps_per_epoch = cfg.batches_per_epoch or sampler.natural_steps(context(1))
     total = steps_per_epoch * cfg.epochs
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.head_lr, cfg.weight_decay),
+                            lr=cfg.lr)
+    freeze = model.model_config
     sched = get_linear_schedule_with_warmup(opt, math.ceil(cfg.warmup_ratio * total), total)
     regression = {t: model.tasks[t].type == "regression" for t in streams}
 
@@ -108,6 +101,7 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
     step = 0
     for epoch in range(1, cfg.epochs + 1):
         ctx = context(epoch)
+        apply_freeze(model, freeze.freeze, epoch, freeze.two_stage_epochs)
         plan = sampler.schedule(ctx, steps_per_epoch, rng)
         losses: dict[str, list[float]] = {t: [] for t in streams}
         seen = 0
@@ -120,10 +114,13 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
                      for k, v in collate(train_sets[task], idx, pad_id, regression[task]).items()}
             loss = task_loss(model, task, batch)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            opt.step()
+            # A parameter-free head on a frozen encoder without adapters has nothing to
+            # train in this stage: the step still counts, the update is skipped.
+            if loss.requires_grad:
+                loss.backward()
+                if cfg.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                opt.step()
             sched.step()
             step += 1
             seen += len(idx)

@@ -15,12 +15,13 @@ from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.train.loop import FitResult, fit
 
 
-def load_split(tokenized: Path, params: Params, split: str) -> dict[str, TaskData]:
+def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[str, TaskData]:
+    """Each task's tokenized ``split``, with the columns its encoding needs."""
     out = {}
-    for task, cfg in params.tasks.items():
+    for task, spec in specs.items():
         path = tokenized / task / f"{split}.parquet"
         if path.is_file():
-            out[task] = load_task_data(path, task, cfg.pair)
+            out[task] = load_task_data(path, task, spec.encoding)
     return out
 
 
@@ -42,8 +43,8 @@ def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     manifest_path = mlm_dir / "manifest.json"
     manifest = read_json(manifest_path) if manifest_path.is_file() else None
     model = build_model(params, manifest)
-    train_sets = load_split(tokenized, params, "train")
-    dev_sets = load_split(tokenized, params, "dev")
+    train_sets = load_split(tokenized, model.tasks, "train")
+    dev_sets = load_split(tokenized, model.tasks, "dev")
     in_overall = {t for t, c in params.tasks.items() if c.in_overall}
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         result = fit(model, train_sets, dev_sets, params.train, params.sampler, params.seed,

@@ -60,7 +60,7 @@ def test_saved_model_reloads_with_identical_outputs(trained):
     params, work, _, _ = trained
     model = MultitaskModel.load(work / "model")
     again = MultitaskModel.load(work / "model")
-    dev = load_split(work / "tok", params, "dev")
+    dev = load_split(work / "tok", model.tasks, "dev")
     from pipeline.data.batching import collate
 
     for task, data in dev.items():
