@@ -39,7 +39,8 @@ def format_prediction(task: str, task_type: str, value: float) -> str:
 def render_predictions(task: str, task_type: str, ids: Sequence[str],
                        preds: np.ndarray) -> str:
     lines = [f"id \t {header_for(task, task_type)} \n"]
-    lines += [f"{i} , {format_prediction(task, task_type, p)} \n" for i, p in zip(ids, preds)]
+    lines += [f"{i} , {format_prediction(task, task_type, p)} \n"
+              for i, p in zip(ids, preds, strict=True)]
     return "".join(lines)
 
 

@@ -22,7 +22,8 @@ SENTIMENT_WORDS = [
     ["dull", "boring", "weak", "bland", "tedious", "mediocre", "clumsy", "forgettable"],
     ["ordinary", "average", "typical", "standard", "plain", "modest", "routine", "normal"],
     ["good", "nice", "pleasant", "solid", "charming", "enjoyable", "likable", "decent"],
-    ["brilliant", "superb", "outstanding", "wonderful", "magnificent", "perfect", "stunning", "best"],
+    ["brilliant", "superb", "outstanding", "wonderful", "magnificent", "perfect", "stunning",
+     "best"],
 ]
 SUBJECTS = ["film", "movie", "story", "plot", "script", "cast", "ending", "director", "show",
             "soundtrack", "acting", "dialogue", "picture", "sequel", "drama", "comedy"]

@@ -132,7 +132,8 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
                 for t, value in pending:
                     losses[t].append(float(value))
                 pending.clear()
-                bar.set_postfix(ex_s=f"{seen / max(bar.format_dict['elapsed'], 1e-9):.0f}", refresh=False)
+                rate = seen / max(bar.format_dict["elapsed"], 1e-9)
+                bar.set_postfix(ex_s=f"{rate:.0f}", refresh=False)
                 if live is not None:
                     recent = {t: float(np.mean(v[-cfg.log_every:])) for t, v in losses.items() if v}
                     for t, v in recent.items():

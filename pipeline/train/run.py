@@ -39,7 +39,8 @@ def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     if params.train.threads:
         torch.set_num_threads(params.train.threads)
     meta = read_json(tokenized / "meta.json")
-    manifest = read_json(mlm_dir / "manifest.json") if (mlm_dir / "manifest.json").is_file() else None
+    manifest_path = mlm_dir / "manifest.json"
+    manifest = read_json(manifest_path) if manifest_path.is_file() else None
     model = build_model(params, manifest)
     train_sets = load_split(tokenized, params, "train")
     dev_sets = load_split(tokenized, params, "dev")

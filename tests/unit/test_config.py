@@ -2,7 +2,7 @@ import pytest
 
 from pipeline.config import load_params, parse_params
 from pipeline.errors import UserError
-from tests.conftest import ROOT, default_params_dict, deep_merge
+from tests.conftest import ROOT, deep_merge, default_params_dict
 
 
 def test_default_params_file_is_valid():

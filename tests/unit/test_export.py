@@ -10,7 +10,7 @@ from pipeline.export import check_coverage, render_predictions
 def official(header, ids, preds):
     """What the official starter code writes (its f-strings, copied)."""
     out = f"id \t {header} \n"
-    for p, s in zip(ids, preds):
+    for p, s in zip(ids, preds, strict=True):
         out += f"{p} , {s} \n"
     return out
 
