@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
@@ -53,7 +54,13 @@ class TaskData:
 
 def load_task_data(path: Path, task: str, pair: bool) -> TaskData:
     cols = SIAMESE_COLUMNS if pair else SINGLE_COLUMNS
-    table = pq.read_table(path, columns=["id", "label", *cols])
+    return task_data_from_table(pq.read_table(path, columns=["id", "label", *cols]), task, pair)
+
+
+def task_data_from_table(table: pa.Table, task: str, pair: bool) -> TaskData:
+    """In-memory tokenized table (``tokenize_table`` output) -> TaskData; ``predict`` uses this
+    so user input goes through exactly the path the evaluate stage's files go through."""
+    cols = SIAMESE_COLUMNS if pair else SINGLE_COLUMNS
     ragged = {}
     for c in cols:
         arr = table.column(c).combine_chunks()
@@ -72,7 +79,7 @@ def collate(data: TaskData, idx: np.ndarray, pad_id: int,
         lens = ends - starts
         width = int(lens.max()) if len(idx) else 0
         ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-        for row, (s, e) in enumerate(zip(starts, ends)):
+        for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
             ids[row, : e - s] = col.values[s:e]
         mask = (np.arange(width)[None, :] < lens[:, None]).astype(np.int64)
         prefix = name[: -len("input_ids")]

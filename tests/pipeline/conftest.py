@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import ROOT
 
 PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/.gitignore"]
+                 ".dvc/.gitignore", ".dvc/plots-template.html"]
 
 
 def env() -> dict[str, str]:
@@ -27,7 +27,8 @@ def env() -> dict[str, str]:
     return e
 
 
-def run(repo: Path, *cmd: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def run(repo: Path, *cmd: str, check: bool = True,
+        timeout: int = 600) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(cmd), cwd=repo, env=env(), capture_output=True, text=True,
                           timeout=timeout)
     if check and proc.returncode != 0:
