@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate .dvc/plots-template.html: the HTML page `dvc plots show` fills, with Vega,
 # Vega-Lite and Vega-Embed inlined (the versions DVC's own page loads from a CDN), so the
-# plots render offline. .dvc/config points DVC at it (plots.html_template). Needs npm once.
+# plots render offline (as SVG). .dvc/config points DVC at it (plots.html_template). Needs npm once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSIONS=(vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2)
@@ -21,6 +21,10 @@ for v in versions:
     if "{plot_divs}" in js or "</script" in js:
         raise SystemExit(f"{v}: cannot be inlined (contains a placeholder or </script)")
     scripts.append(f"<!-- {v} (BSD-3-Clause, https://github.com/vega) -->\n<script>{js}</script>")
+# Draw SVG instead of canvas: titles and axes become DOM text (searchable, testable).
+scripts.append("<script>window.vegaEmbed = (function (embed) { return function (el, spec, opt) "
+               "{ return embed(el, spec, Object.assign({renderer: 'svg'}, opt)); }; })"
+               "(window.vegaEmbed);</script>")
 page = """<!DOCTYPE html>
 <html>
 <head>
