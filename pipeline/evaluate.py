@@ -72,11 +72,13 @@ def overall_scores(specs: dict[str, TaskSpec], per_task: dict[str, dict[str, flo
 
 
 def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
-                 batch_size: int, metrics_path: Path, predictions_dir: Path) -> dict[str, Any]:
+                 batch_size: int, metrics_path: Path, predictions_dir: Path,
+                 plots_dir: Path | None = None) -> dict[str, Any]:
     """Score every dev split and predict dev and test; write metrics and prediction tables.
 
     Predictions are written as ``{task}-{split}.parquet`` (id, prediction, class
     probabilities) so that ``export`` formats them without running the model again.
+    With ``plots_dir``, the dev plot data for ``dvc plots`` goes there (``pipeline.plots``).
     """
     import pyarrow as pa
 
@@ -84,11 +86,13 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
     from pipeline.inference import predict
     from pipeline.io import atomic_path, read_json, write_json, write_parquet
     from pipeline.model.multitask import MultitaskModel
+    from pipeline.plots import DevResult, write_plots
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = MultitaskModel.load(model_dir, device)
     pad_id = int(read_json(tokenized / "meta.json")["pad_token_id"])
     per_task: dict[str, dict[str, float]] = {}
+    dev_results: dict[str, DevResult] = {}
     with atomic_path(predictions_dir) as staged:
         staged.mkdir(parents=True)
         for task in tasks:
@@ -109,7 +113,10 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
                 if split == "dev" and len(data) and data.has_labels:
                     per_task[task] = task_metrics(model.tasks[task], data.labels, p.pred,
                                                   p.scores)
+                    dev_results[task] = DevResult(data.labels, p.pred, p.scores)
     in_overall = {t for t, c in tasks.items() if c.in_overall}
     result = {**per_task, **overall_scores(model.tasks, per_task, in_overall)}
     write_json(metrics_path, result)
+    if plots_dir is not None:
+        write_plots(plots_dir, model.tasks, dev_results)
     return result

@@ -1,4 +1,5 @@
-"""DVC stage: dev metrics -> results/eval/metrics.json; dev/test predictions for export."""
+"""DVC stage: dev metrics -> results/eval/metrics.json; dev/test predictions for export;
+dev plot data -> results/eval/plots (drawn by `dvc plots show`, see dvc.yaml)."""
 
 import json
 
@@ -11,7 +12,7 @@ from stages import paths
 def main() -> None:
     params = load_params(paths.PARAMS)
     metrics = evaluate_run(paths.MODEL, paths.TOKENIZED, params.tasks, params.evaluate.batch_size,
-                           paths.EVAL_METRICS, paths.EVAL_PREDICTIONS)
+                           paths.EVAL_METRICS, paths.EVAL_PREDICTIONS, paths.EVAL_PLOTS)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"metrics: {paths.EVAL_METRICS}")
 

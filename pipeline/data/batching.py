@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
@@ -57,7 +58,14 @@ class TaskData:
 def load_task_data(path: Path, task: str, encoding: str) -> TaskData:
     """Load the columns one encoding needs: ``single``, ``siamese`` (a and b) or ``cross``."""
     cols = COLUMNS[encoding]
-    table = pq.read_table(path, columns=["id", "label", *cols])
+    return task_data_from_table(pq.read_table(path, columns=["id", "label", *cols]), task,
+                                encoding)
+
+
+def task_data_from_table(table: pa.Table, task: str, encoding: str) -> TaskData:
+    """In-memory tokenized table (``tokenize_table`` output) -> TaskData; ``predict`` uses this
+    so user input goes through exactly the path the evaluate stage's files go through."""
+    cols = COLUMNS[encoding]
     ragged = {}
     for c in cols:
         arr = table.column(c).combine_chunks()

@@ -33,6 +33,19 @@ def build_model(params: Params, mlm_manifest: dict[str, Any] | None = None) -> M
     return MultitaskModel(encoder, specs, params.model, params.encoder.name)
 
 
+def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) -> None:
+    """Save the tokenizer and its settings beside the weights, so ``python -m pipeline
+    predict`` tokenizes a user's sentence exactly as the tokenize stage did for training."""
+    from pipeline.model.encoder import load_tokenizer
+    from pipeline.predict import INFERENCE_CONFIG, TOKENIZER_DIR
+
+    load_tokenizer(params.encoder).save_pretrained(str(model_dir / TOKENIZER_DIR))
+    write_json(model_dir / INFERENCE_CONFIG, {
+        "encoder": meta["encoder"], "max_length": int(meta["max_length"]),
+        "pad_token_id": int(meta["pad_token_id"]),
+    })
+
+
 def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
           live_dir: Path) -> FitResult:
     from dvclive import Live
@@ -54,6 +67,7 @@ def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
         live.summary["best_dev_overall"] = result.best_dev["overall"]
     with atomic_path(out_dir) as staged:
         model.cpu().save(staged)
+        save_inference_files(params, meta, staged)
         write_json(staged / "train_summary.json", {
             "best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "steps": result.steps, "history": result.history,

@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import ROOT
 
 PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/.gitignore"]
+                 ".dvc/.gitignore", ".dvc/plots-template.html"]
 
 
 def env() -> dict[str, str]:

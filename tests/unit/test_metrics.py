@@ -44,3 +44,19 @@ def test_overall_is_the_cs224n_formula_over_tasks_in_overall():
     assert o["overall_mean"] == pytest.approx((0.5 + 0.8 + 0.6) / 3)
     only = overall_scores(specs, {"sst": {"accuracy": 0.4}}, {"para"})
     assert only["overall"] == pytest.approx(0.4)  # falls back to the tasks that were trained
+
+
+def test_macro_f1_counts_a_class_absent_from_dev():
+    # class 3 never occurs in gold or predictions: sklearn with labels=range(5) scores it 0
+    gold, pred = np.array([0, 1, 2, 4, 4, 1]), np.array([0, 1, 1, 4, 2, 1])
+    m = task_metrics(SST, gold, pred)
+    expected = skm.f1_score(gold, pred, labels=range(5), average="macro", zero_division=0)
+    assert m["macro_f1"] == pytest.approx(expected)
+    # and differs from sklearn's default, which averages over the classes present only
+    assert m["macro_f1"] != pytest.approx(skm.f1_score(gold, pred, average="macro"))
+
+
+def test_binary_roc_auc_left_out_when_dev_has_one_class():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    m = task_metrics(PARA, np.array([1, 1]), probs.argmax(1), probs)
+    assert "roc_auc" not in m and m["accuracy"] == 0.5

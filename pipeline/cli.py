@@ -1,0 +1,124 @@
+"""``python -m pipeline`` / ``mtbert``: the user commands around the DVC pipeline.
+
+- ``leaderboard``: ``leaderboard.csv`` from ``dvc exp show --json`` (one row per experiment);
+- ``predict``: labels or scores for sentences or a CSV/TSV file, with a trained model folder;
+- ``submit``: zip the CS224N prediction files for upload.
+
+User errors (missing model, unknown task, bad input) print ``error: ...`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    lb = sub.add_parser("leaderboard", help="one CSV row per DVC experiment, best first")
+    lb.add_argument("--out", type=Path, default=Path("leaderboard.csv"))
+    lb.add_argument("--exp-json", type=Path, default=None,
+                    help="read saved `dvc exp show --json` output instead of running dvc")
+
+    pr = sub.add_parser("predict", help="predict a task for sentences or a CSV/TSV file")
+    pr.add_argument("--model", type=Path, default=Path("models/multitask"))
+    pr.add_argument("--task", required=True)
+    pr.add_argument("sentences", nargs="*", help="one sentence, or two for a pair task")
+    pr.add_argument("--input", type=Path, help="CSV/TSV with id,sentence or "
+                    "id,sentence1,sentence2 columns")
+    pr.add_argument("--output", type=Path, help="where --input's predictions go (CSV)")
+    pr.add_argument("--batch-size", type=int, default=128)
+
+    sb = sub.add_parser("submit", help="zip predictions/*-output.csv for the leaderboard")
+    sb.add_argument("--predictions", type=Path, default=Path("predictions"))
+    sb.add_argument("--out", type=Path, default=Path("submission.zip"))
+    return p
+
+
+def _exp_show() -> list[dict[str, object]]:
+    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    if proc.returncode != 0:
+        raise UserError(f"`dvc exp show --json` failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> None:
+    from pipeline.leaderboard import render_csv, rows_from_exp_show, write_leaderboard
+
+    if args.exp_json is not None:
+        if not args.exp_json.is_file():
+            raise UserError(f"file not found: {args.exp_json}")
+        shown = json.loads(args.exp_json.read_text(encoding="utf-8"))
+    else:
+        shown = _exp_show()
+    rows = rows_from_exp_show(shown)
+    write_leaderboard(args.out, rows)
+    print(render_csv(rows), end="")
+    print(f"{len(rows)} experiments -> {args.out}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from pipeline.predict import (
+        check_task,
+        describe,
+        load_predictor,
+        predict_texts,
+        read_input,
+        write_output,
+    )
+
+    if args.input is None and not args.sentences:
+        raise UserError("give sentences to predict, or --input FILE --output FILE")
+    if args.input is not None and args.sentences:
+        raise UserError("give either sentences or --input, not both")
+    if args.input is not None and args.output is None:
+        raise UserError("--input needs --output (where the predictions go)")
+    predictor = load_predictor(args.model)
+    check_task(predictor, args.task)
+    pair = predictor.model.tasks[args.task].pair
+    if args.input is not None:
+        ids, a, b = read_input(args.input, pair)
+        p = predict_texts(predictor, args.task, a, b, ids, args.batch_size)
+        write_output(args.output, p)
+        print(f"{len(ids)} predictions -> {args.output}")
+        return
+    want = 2 if pair else 1
+    if len(args.sentences) != want:
+        raise UserError(f"task '{args.task}' takes {want} sentence(s), got "
+                        f"{len(args.sentences)}")
+    p = predict_texts(predictor, args.task, [args.sentences[0]],
+                      [args.sentences[1]] if pair else None)
+    print(describe(args.task, p))
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    from pipeline.submit import pack_submission
+
+    names = pack_submission(args.predictions, args.out)
+    print(f"{len(names)} files -> {args.out}")
+
+
+COMMANDS = {"leaderboard": cmd_leaderboard, "predict": cmd_predict, "submit": cmd_submit}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a ``UserError`` prints one ``error:`` line and returns 2."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
