@@ -213,6 +213,15 @@ class Params(Strict):
         return v
 
 
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, section by section (neither is modified)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = (deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
+                  else v)
+    return out
+
+
 def format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid params in {source}:"]
     for e in err.errors():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from pipeline.config import deep_merge
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,14 +20,6 @@ TINY_OVERRIDES: dict[str, Any] = {
     "tokenize": {"max_length": 64},
     "train": {"epochs": 5, "lr": 1.0e-3, "batch_size": 32, "threads": 2},
 }
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in extra.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k),
-                                                                              dict) else v
-    return out
 
 
 def default_params_dict() -> dict[str, Any]:

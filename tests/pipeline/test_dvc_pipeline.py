@@ -84,3 +84,19 @@ def test_real_data_experiment_predicts_every_test_id(repo, cs224n_dir):
         assert set(got) == set(expected)
     report = json.loads((repo / "data/prepared/report.json").read_text())
     assert report["totals"]["kept"] + report["totals"]["rejected"] == report["totals"]["lines_read"]
+
+
+@pytest.mark.slow
+def test_model_zoo_options_from_the_command_line(repo):
+    commit_all(repo, "before model options")
+    exp = run(repo, "dvc", "exp", "run", "-n", "pal-cross", "-S", "model.adapter=pal",
+              "-S", "model.pair_encoding=cross", "-S", "model.single_head=mlp",
+              "-S", "train.epochs=1")
+    assert {"train", "evaluate", "export"} <= ran_stages(exp.stdout)
+    report = json.loads((repo / "models/multitask/param_report.json").read_text())
+    assert report["adapter"] == "pal" and report["adapters_total"] > 0
+    bad = run(repo, "dvc", "exp", "run", "-S", "model.adapter=palx", check=False)
+    assert bad.returncode != 0
+    out = bad.stdout + bad.stderr
+    assert "unknown adapter 'palx'; valid choices: lora, none, pal, pal_lora" in out
+    assert "Traceback" not in out

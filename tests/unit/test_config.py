@@ -52,3 +52,26 @@ def test_classification_task_needs_num_labels():
 def test_missing_params_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("key,value", [
+    *[("model.adapter", a) for a in ("none", "pal", "pal_lora", "lora")],
+    *[("model.pair_head", h) for h in ("sbert", "linear", "mlp", "bilstm", "cosine",
+                                       "cosine_penalty")],
+    *[("model.single_head", h) for h in ("linear", "mlp", "bilstm")],
+    *[("model.freeze", f) for f in ("full", "frozen", "two_stage")],
+    *[("model.pair_encoding", e) for e in ("siamese", "cross")],
+])
+def test_every_model_option_is_accepted(key, value):
+    section, name = key.split(".")
+    p = parse_params(deep_merge(default_params_dict(), {section: {name: value}}))
+    assert getattr(getattr(p, section), name) == value
+
+
+def test_head_that_does_not_fit_a_task_names_the_valid_ones():
+    raw = deep_merge(default_params_dict(), {"model": {"pair_head": "relu_cos5"}})
+    with pytest.raises(UserError) as err:  # relu_cos5 scores similarity: not para's labels
+        parse_params(raw)
+    assert "model.pair_head=relu_cos5 does not fit task 'para'" in str(err.value)
+    assert "valid heads for it: linear, mlp, sbert, cosine, cosine_penalty, bilstm" in str(
+        err.value)
