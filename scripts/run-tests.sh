@@ -10,5 +10,7 @@ if [ -z "${MTB_CS224N_DIR:-}" ] && [ -d ../shared/data/cs224n ]; then
   MTB_CS224N_DIR="$(cd ../shared/data/cs224n && pwd)"
   export MTB_CS224N_DIR
 fi
+# The Prefect UI test (tests/flows) renders the UI in headless Chromium; it skips without it.
+command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || true
 ruff check --quiet pipeline stages tests
 exec python -m pytest "$@"

@@ -149,7 +149,7 @@ def experiment_name(overrides: dict[str, str], given: str | None = None) -> str:
     else:
         base = "baseline-rerun"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")
-    name = re.sub(r"\.{2,}", ".", name).removesuffix(".lock")
+    name = re.sub(r"-{2,}", "-", re.sub(r"\.{2,}", ".", name)).removesuffix(".lock")
     return (name or "exp")[:60].rstrip("-.")
 
 
