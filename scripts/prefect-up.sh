@@ -9,6 +9,7 @@ source .venv/bin/activate
 PORT=${PREFECT_PORT:-4200}
 export PREFECT_HOME="$PWD/.prefect"
 export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
+export PREFECT_UI_API_URL="$PREFECT_API_URL"   # the UI calls this address from the browser
 mkdir -p "$PREFECT_HOME"
 if [ -f "$PREFECT_HOME/server.pid" ] && kill -0 "$(cat "$PREFECT_HOME/server.pid")" 2>/dev/null; then
   echo "Prefect server already running (pid $(cat "$PREFECT_HOME/server.pid"))"

@@ -81,7 +81,9 @@ def prefect_server(tmp_path_factory) -> Iterator[Server]:
     e.update(PREFECT_HOME=str(home),
              PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
              PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="3",
-             PREFECT_SERVER_ANALYTICS_ENABLED="false")
+             PREFECT_SERVER_ANALYTICS_ENABLED="false",
+             # the UI's API address defaults to port 4200; point it at this server
+             PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
     e.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
