@@ -10,7 +10,7 @@ if [ -z "${MTB_CS224N_DIR:-}" ] && [ -d ../shared/data/cs224n ]; then
   MTB_CS224N_DIR="$(cd ../shared/data/cs224n && pwd)"
   export MTB_CS224N_DIR
 fi
-# The plots browser test needs headless Chromium; install it quietly where apt-get can.
+# The browser tests (dvc plots, the Prefect UI) need headless Chromium; install it quietly where apt-get can.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
     || echo "chromium not installed: the browser test will be skipped" >&2

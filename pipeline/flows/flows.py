@@ -1,0 +1,149 @@
+"""The Prefect flows: `repro`, `experiment` (one typed ablation) and `sweep` (named ablations).
+
+Every flow only drives DVC in a project folder: DVC decides what to rerun and owns the cache,
+so a flow run and a terminal run of the same params reuse each other's results. Experiments
+run with `dvc exp run --temp` (in DVC's own temp copy of the repo) so the project's workspace
+stays on its baseline while scheduled runs and experiments come and go, and each one is named
+so it is easy to find in `dvc exp show`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.concurrency.sync import concurrency
+
+from pipeline.flows.ablation import (
+    Ablation,
+    AblationError,
+    experiment_name,
+    named_ablations,
+    read_params,
+    set_args,
+    unique_name,
+    validate_overrides,
+)
+from pipeline.flows.dvc import dvc, run_dvc
+from pipeline.flows.leaderboard_rows import leaderboard_rows, write_csv
+
+# Global concurrency limit held while DVC trains; `serve` creates it (default: 1 slot), so
+# experiments from any deployment or worker sharing this Prefect server train one at a time.
+TRAINING_LIMIT = "dvc-training"
+LEADERBOARD_KEY = "leaderboard"
+LEADERBOARD_CSV = "leaderboard.csv"
+
+
+def project_path(project: str) -> Path:
+    """The project folder, checked to be a DVC project (fails fast with a clear message)."""
+    path = Path(project).expanduser().resolve()
+    if not (path / "dvc.yaml").is_file() or not (path / ".dvc").is_dir():
+        raise AblationError(f"{path} is not a DVC project (no dvc.yaml / .dvc)")
+    return path
+
+
+def exp_show(project: Path) -> list[dict[str, Any]]:
+    """`dvc exp show --json` (without streaming its JSON into the logs)."""
+    return json.loads(run_dvc(project, ["exp", "show", "--json"], stream=False) or "[]")
+
+
+def experiment_names(shown: list[dict[str, Any]]) -> set[str]:
+    return {rev.get("name") for base in shown for exp in base.get("experiments") or []
+            for rev in exp.get("revs") or [] if rev.get("name")}
+
+
+def publish_leaderboard(project: Path) -> list[dict[str, Any]]:
+    """Leaderboard of every experiment as a Prefect table artifact and `leaderboard.csv`."""
+    rows = leaderboard_rows(exp_show(project))
+    create_table_artifact(
+        table=rows, key=LEADERBOARD_KEY,
+        description=f"DVC experiments of {project}, best dev `overall` first "
+                    f"(also in {project / LEADERBOARD_CSV})")
+    write_csv(rows, project / LEADERBOARD_CSV)
+    get_run_logger().info("leaderboard: %d experiments, written to %s", len(rows),
+                          project / LEADERBOARD_CSV)
+    return rows
+
+
+def metrics_markdown(name: str, row: dict[str, Any] | None) -> str:
+    """The run's dev metrics as a markdown table."""
+    if row is None:
+        return f"# Experiment `{name}`\n\nNo metrics found in `dvc exp show`."
+    lines = [f"# Experiment `{name}`", "", f"Changed params: `{row['changed params'] or '-'}`",
+             "", "| metric | value |", "|---|---|"]
+    for key, value in row.items():
+        if key not in ("name", "changed params") and value is not None:
+            lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float)
+                         else f"| {key} | {value} |")
+    return "\n".join(lines)
+
+
+@flow(name="repro", log_prints=True)
+def repro(project: str = ".", force: bool = False) -> str:
+    """`dvc repro` in the project: reruns only what changed; fails with DVC's error."""
+    path = project_path(project)
+    return dvc(path, ["repro", *(["--force"] if force else [])])
+
+
+@flow(name="experiment", flow_run_name="experiment {ablation.name}")
+def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> dict[str, Any]:
+    """One `dvc exp run` with the ablation's changes; publishes the leaderboard and metrics.
+
+    The overrides are validated against the project's params.yaml before DVC runs, so a typo
+    fails in seconds with the reason in the flow run's state message.
+    """
+    logger = get_run_logger()
+    path = project_path(project)
+    overrides = ablation.to_overrides()
+    validate_overrides(path, overrides)
+    name = unique_name(experiment_name(overrides, ablation.name),
+                       experiment_names(exp_show(path)))
+    logger.info("experiment '%s': %s", name, overrides or "no changes")
+    with concurrency(TRAINING_LIMIT, occupy=1):
+        dvc(path, ["exp", "run", "--temp", "-n", name, *set_args(overrides)])
+    rows = publish_leaderboard(path) if publish else leaderboard_rows(exp_show(path))
+    row = next((r for r in rows if r["name"] == name), None)
+    create_markdown_artifact(markdown=metrics_markdown(name, row), key="experiment-metrics",
+                             description=f"dev metrics of experiment {name}")
+    return {"name": name, "overrides": overrides, "metrics": row}
+
+
+@flow(name="sweep")
+def sweep(names: list[str] | None = None, ablations: dict[str, dict[str, str]] | None = None,
+          project: str = ".") -> list[dict[str, Any]]:
+    """Run named ablations one after another, then publish the leaderboard.
+
+    `ablations` (name -> {dotted key: value}) if given, else the `ablations:` section of
+    params.yaml, restricted to `names` when given. All are validated before the first runs.
+    Trainings queue on the `dvc-training` concurrency limit (one at a time by default).
+    """
+    logger = get_run_logger()
+    path = project_path(project)
+    declared = named_ablations({"ablations": ablations} if ablations is not None
+                               else read_params(path))
+    if names:
+        missing = sorted(set(names) - set(declared))
+        if missing:
+            raise AblationError(f"unknown ablations {missing}; declared: {sorted(declared)}")
+        declared = {n: declared[n] for n in names}
+    if not declared:
+        raise AblationError("no ablations to run (params.yaml has no 'ablations:' section)")
+    for name, overrides in declared.items():
+        try:
+            validate_overrides(path, overrides)
+        except AblationError as err:
+            raise AblationError(f"ablation '{name}': {err}") from None
+    failed: list[str] = []
+    for name, overrides in declared.items():
+        state = experiment(Ablation(name=name, overrides=overrides), project=str(path),
+                           publish=False, return_state=True)
+        if state.is_failed():
+            failed.append(f"{name}: {state.message}")
+            logger.error("ablation '%s' failed: %s", name, state.message)
+    rows = publish_leaderboard(path)
+    if failed:
+        raise RuntimeError("some ablations failed:\n" + "\n".join(failed))
+    return rows

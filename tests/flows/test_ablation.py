@@ -1,0 +1,120 @@
+"""Ablation -> `-S` overrides, their validation against params.yaml, and leaderboard rows."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from pipeline.flows.ablation import (
+    FIELD_KEYS,
+    Ablation,
+    AblationError,
+    HeadName,
+    PoolingName,
+    SamplerName,
+    apply_overrides,
+    experiment_name,
+    named_ablations,
+    set_args,
+    unique_name,
+)
+from pipeline.flows.leaderboard_rows import leaderboard_rows, write_csv
+from tests.conftest import default_params_dict
+
+
+def test_literals_match_the_registries():
+    from pipeline.model.heads import HEADS
+    from pipeline.model.pooling import POOLINGS
+    from pipeline.train.samplers import SAMPLERS
+
+    assert set(typing.get_args(SamplerName)) == set(SAMPLERS)
+    assert set(typing.get_args(PoolingName)) == set(POOLINGS)
+    assert set(typing.get_args(HeadName)) == set(HEADS)
+
+
+def test_every_field_key_exists_in_params_yaml():
+    params = default_params_dict()
+    for key in FIELD_KEYS.values():
+        node = params
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]
+
+
+def test_set_fields_become_dvc_set_args():
+    ab = Ablation(sampler="anneal", lr=5e-5, mlm=True, data_dir=None,
+                  overrides={"train.warmup_ratio": "0.2"})
+    overrides = ab.to_overrides()
+    assert overrides == {"sampler": "anneal", "train.lr": "5.0e-05", "mlm.enabled": "true",
+                         "train.warmup_ratio": "0.2"}
+    assert set_args({"sampler": "anneal"}) == ["-S", "sampler=anneal"]
+    params = apply_overrides(default_params_dict(), overrides)
+    assert params["train"]["lr"] == 5e-5 and params["mlm"]["enabled"] is True
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"sampler": "anel"}, "unknown sampler 'anel'; valid choices: anneal, capped"),
+    ({"model.pooling": "avg"}, "unknown pooling 'avg'"),
+    ({"train.lr": "-1"}, "train.lr"),
+    ({"train.nope": "1"}, "unknown params key 'train.nope': 'nope' is not in train"),
+    ({"trian.lr": "1"}, "'trian' is not in the top level"),
+    ({"ablations.x": "1"}, "not a pipeline param"),
+])
+def test_invalid_overrides_are_rejected(overrides, message):
+    with pytest.raises(AblationError, match=message.replace("(", r"\(")):
+        apply_overrides(default_params_dict(), overrides)
+
+
+def test_typed_fields_have_bounds():
+    with pytest.raises(ValueError):
+        Ablation(sampler="anel")
+    with pytest.raises(ValueError):
+        Ablation(lr=0)
+    with pytest.raises(ValueError):
+        Ablation(unknown_field=1)
+
+
+def test_experiment_names_are_readable_and_unique():
+    assert experiment_name({"sampler": "anneal", "train.lr": "5.0e-05"}) == \
+        "sampler-anneal-lr-5.0e-05"
+    assert experiment_name({"data.dir": "/a b/c"}) == "dir-a-b-c"
+    assert experiment_name({}, "my run!") == "my-run"
+    assert unique_name("anneal", {"anneal", "anneal-2"}) == "anneal-3"
+    assert unique_name("anneal", set()) == "anneal"
+
+
+def test_params_yaml_declares_three_valid_ablations():
+    params = default_params_dict()
+    ablations = named_ablations(params)
+    assert len(ablations) == 3
+    for overrides in ablations.values():
+        apply_overrides(params, overrides)
+
+
+def _rev(name, params, metrics):
+    return {"rev": name, "name": name, "data": {
+        "params": {"params.yaml": {"data": params}},
+        "metrics": {"results/eval/metrics.json": {"data": metrics}}}}
+
+
+def test_leaderboard_rows_from_exp_show(tmp_path):
+    base = {"sampler": "round_robin", "train": {"lr": 1e-4}, "ablations": {"a": {}}}
+    baseline = _rev("abc123", base, {"overall": 0.5})
+    baseline["experiments"] = [
+        {"name": "low", "revs": [_rev("low", {**base, "sampler": "anneal"},
+                                      {"overall": 0.4, "sst": {"accuracy": 0.3}})]},
+        {"name": "high", "revs": [_rev("high", {**base, "train": {"lr": 5e-5}},
+                                       {"overall": 0.7, "sst": {"accuracy": 0.6}})]},
+        {"name": "failed", "revs": [{"rev": "f", "name": "failed", "data": {}}]},
+    ]
+    shown = [{"rev": "workspace", "data": {}}, baseline]
+    rows = leaderboard_rows(shown)
+    assert [r["name"] for r in rows] == ["high", "low", "failed"]
+    assert rows[0] == {"name": "high", "changed params": "train.lr=5e-05", "overall": 0.7,
+                       "sst.accuracy": 0.6}
+    assert rows[1]["changed params"] == 'sampler="anneal"'
+    assert rows[2]["overall"] is None
+    text = write_csv(rows, tmp_path / "leaderboard.csv").read_text()
+    assert text.splitlines()[0] == "name,changed params,overall,sst.accuracy"
+    assert len(text.splitlines()) == 4
