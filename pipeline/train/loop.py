@@ -84,6 +84,16 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
             {"params": no_decay, "weight_decay": 0.0}]
 
 
+def make_optimizer(model: MultitaskModel, combiner: torch.nn.Module,
+                   cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over the model and the combiner's own parameters (uncertainty's log-variances,
+    trained like any weight but never decayed)."""
+    groups = _param_groups(model, cfg.weight_decay)
+    if list(combiner.parameters()):
+        groups.append({"params": list(combiner.parameters()), "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
 @dataclass
 class FitResult:
     best_epoch: int
@@ -151,10 +161,7 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
     steps_per_epoch = cfg.batches_per_epoch or sampler.natural_steps(context(1))
     opt_per_epoch = math.ceil(steps_per_epoch / cfg.grad_accum_steps)
     total = opt_per_epoch * cfg.epochs
-    groups = _param_groups(model, cfg.weight_decay)
-    if list(combiner.parameters()):
-        groups.append({"params": list(combiner.parameters()), "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups, lr=cfg.lr)
+    opt = make_optimizer(model, combiner, cfg)
     sched = build_scheduler(cfg.schedule, opt, ScheduleContext(
         total, opt_per_epoch, math.ceil(cfg.warmup_ratio * total), cfg.lr_decay))
     scaler = precision.scaler(device)
