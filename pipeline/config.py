@@ -154,6 +154,71 @@ class TrainConfig(Strict):
     head_lr: float | None = Field(default=None, gt=0)  # heads and adapters (null: lr)
     log_every: int = Field(default=10, ge=1)
     eval_batch_size: int = Field(default=128, ge=1)
+    # Per-task batch size overriding batch_size, e.g. {para: 64}.
+    task_batch_size: dict[str, int] = {}
+    schedule: str = "linear"
+    lr_decay: float = Field(default=0.5, gt=0, le=1)  # exponential schedule: factor per epoch
+    grad_accum_steps: int = Field(default=1, ge=1)
+    precision: str = "fp32"
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+    checkpoint_every: int | None = Field(default=None, ge=1)  # optimizer steps; null: epoch ends
+    resume: Literal["auto", "never"] = "auto"
+    devices: int = Field(default=1, ge=1)  # >1: DDP processes (spawned unless under torchrun)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        from pipeline.train.schedules import SCHEDULES
+
+        return _check_choice("schedule", v, list(SCHEDULES))
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, v: str) -> str:
+        from pipeline.train.precision import PRECISIONS
+
+        return _check_choice("precision", v, list(PRECISIONS))
+
+    @field_validator("task_batch_size")
+    @classmethod
+    def _task_batch_size(cls, v: dict[str, int]) -> dict[str, int]:
+        for t, n in v.items():
+            if n < 1:
+                raise ValueError(f"batch size of task '{t}' must be >= 1 (got {n})")
+        return v
+
+    @model_validator(mode="after")
+    def _fp16_needs_cuda(self) -> TrainConfig:
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ValueError("precision fp16 needs CUDA (GradScaler); use bf16 or fp32 on CPU")
+        return self
+
+    def batch_size_of(self, task: str) -> int:
+        return self.task_batch_size.get(task, self.batch_size)
+
+
+class SmartConfig(Strict):
+    """SMART (Jiang et al., 2020); defaults follow the paper's settings."""
+
+    enabled: bool = False
+    eps: float = Field(default=1e-5, ge=0)  # radius of the embedding perturbation (inf-norm)
+    step_size: float = Field(default=1e-3, ge=0)  # one normalised ascent step
+    lambda_s: float = Field(default=1.0, ge=0)  # weight of the smoothness term
+    mu: float = Field(default=1.0, ge=0)  # weight of the Bregman proximal term (0: no teacher)
+    ema_momentum: float = Field(default=0.99, ge=0, lt=1)  # teacher = EMA of the weights
+
+
+class LossConfig(Strict):
+    combine: str = "sampled"
+    weights: dict[str, float] = {}  # loss.combine=weighted: per-task weights (missing: 1)
+    smart: SmartConfig = SmartConfig()
+
+    @field_validator("combine")
+    @classmethod
+    def _combine(cls, v: str) -> str:
+        from pipeline.train.combine import COMBINERS
+
+        return _check_choice("loss combination", v, list(COMBINERS))
 
 
 class EvaluateConfig(Strict):
@@ -170,6 +235,7 @@ class Params(Strict):
     mlm: MlmConfig = MlmConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    loss: LossConfig = LossConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     # Named ablations and other orchestration sections are read by the flows, not the stages.
     ablations: dict[str, dict[str, Any]] = {}
@@ -211,6 +277,16 @@ class Params(Strict):
             if not name.isidentifier():
                 raise ValueError(f"task name '{name}' must be a plain identifier (letters, _)")
         return v
+
+    @model_validator(mode="after")
+    def _task_keys_known(self) -> Params:
+        for where, keys in (("train.task_batch_size", self.train.task_batch_size),
+                            ("loss.weights", self.loss.weights)):
+            unknown = sorted(set(keys) - set(self.tasks))
+            if unknown:
+                raise ValueError(f"{where}: unknown task(s) {', '.join(unknown)}; "
+                                 f"tasks: {', '.join(self.tasks)}")
+        return self
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ TOKENIZED = Path("data/tokenized")
 MLM = Path("models/mlm")
 MODEL = Path("models/multitask")
 TRAIN_LIVE = Path("results/train/live")
+TRAIN_CHECKPOINTS = Path("checkpoints/train")  # git-ignored scratch, not a DVC out
 EVAL_METRICS = Path("results/eval/metrics.json")
 EVAL_PREDICTIONS = Path("results/eval/predictions")
 EVAL_PLOTS = Path("results/eval/plots")

@@ -8,7 +8,8 @@ from stages import paths
 
 def main() -> None:
     params = load_params(paths.PARAMS)
-    result = train(params, paths.TOKENIZED, paths.MLM, paths.MODEL, paths.TRAIN_LIVE)
+    result = train(params, paths.TOKENIZED, paths.MLM, paths.MODEL, paths.TRAIN_LIVE,
+                   paths.TRAIN_CHECKPOINTS)
     print(f"trained {result.steps} steps in {result.seconds:.0f}s; best epoch "
           f"{result.best_epoch}, dev overall {result.best_dev['overall']:.4f}; saved {paths.MODEL}")
 

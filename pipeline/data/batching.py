@@ -99,20 +99,33 @@ def collate(data: TaskData, idx: np.ndarray, pad_id: int,
 
 
 class BatchStream:
-    """Endless shuffled batches of one task; a new permutation on every pass."""
+    """Endless shuffled batches of one task; a new permutation on every pass.
 
-    def __init__(self, size: int, batch_size: int, rng: np.random.Generator) -> None:
+    With ``world_size`` > 1 (data-parallel training) every rank draws the same permutation
+    (same seed) and takes its own slice ``rank::world_size`` of each global batch of
+    ``batch_size * world_size`` rows, so the ranks see disjoint shards. Each pass is padded by
+    repeating its first rows to a multiple of ``world_size`` (as torch's DistributedSampler
+    does) so no rank ever gets an empty batch.
+    """
+
+    def __init__(self, size: int, batch_size: int, rng: np.random.Generator,
+                 rank: int = 0, world_size: int = 1) -> None:
         self.size, self.batch_size, self.rng = size, batch_size, rng
+        self.rank, self.world_size = rank, world_size
         self._order = np.empty(0, dtype=np.int64)
         self._pos = 0
 
     def __next__(self) -> np.ndarray:
         if self._pos >= len(self._order):
             self._order = self.rng.permutation(self.size)
+            if self.world_size > 1 and len(self._order) % self.world_size:
+                pad = self.world_size - len(self._order) % self.world_size
+                self._order = np.concatenate([self._order, np.resize(self._order, pad)])
             self._pos = 0
-        idx = self._order[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
-        return idx
+        step = self.batch_size * self.world_size
+        idx = self._order[self._pos : self._pos + step]
+        self._pos += step
+        return idx[self.rank :: self.world_size] if self.world_size > 1 else idx
 
     def state_dict(self) -> dict[str, object]:
         return {"order": self._order.tolist(), "pos": self._pos}

@@ -1,7 +1,13 @@
-"""Train end to end from the tokenized data: load, build the model, fit, save the best."""
+"""Train end to end from the tokenized data: load, build the model, fit, save the best.
+
+With ``train.devices`` > 1 (and not already under torchrun) the stage spawns one process per
+device; every process runs :func:`train_process` and only rank 0 logs, checkpoints and saves.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +18,9 @@ from pipeline.data.batching import TaskData, load_task_data
 from pipeline.io import atomic_path, read_json, write_json
 from pipeline.model.encoder import load_encoder
 from pipeline.model.multitask import MultitaskModel, TaskSpec
-from pipeline.train.loop import FitResult, fit
+from pipeline.train import checkpoint as ckpt
+from pipeline.train import distributed as dist
+from pipeline.train.loop import FitResult, fit, select_device
 
 
 def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[str, TaskData]:
@@ -46,10 +54,41 @@ def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) 
     })
 
 
-def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
-          live_dir: Path) -> FitResult:
+def run_fingerprint(params: Params, meta: dict[str, Any], sizes: dict[str, int]) -> str:
+    """What makes two runs the same trajectory: a checkpoint resumes only its own run."""
+    ignore = {"resume", "checkpoint_every", "log_every", "threads", "eval_batch_size"}
+    state = {
+        "seed": params.seed, "sampler": params.sampler,
+        "tasks": {t: c.model_dump() for t, c in params.tasks.items()},
+        "encoder": params.encoder.model_dump(), "model": params.model.model_dump(),
+        "train": {k: v for k, v in params.train.model_dump().items() if k not in ignore},
+        "loss": params.loss.model_dump(), "meta": meta, "sizes": sizes,
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path, live_dir: Path,
+          checkpoint_dir: Path | None = None) -> FitResult:
+    """Train (spawning ``train.devices`` processes when asked) and save the best model."""
+    ctx = dist.from_env()
+    if params.train.devices > 1 and not ctx.active:
+        dist.spawn(train_process, params.train.devices, params, tokenized, mlm_dir, out_dir,
+                   live_dir, checkpoint_dir)
+        summary = read_json(out_dir / "train_summary.json")
+        return FitResult(summary["best_epoch"], summary["best_dev"], summary["history"],
+                         summary["steps"])
+    return train_process(params, tokenized, mlm_dir, out_dir, live_dir, checkpoint_dir)
+
+
+def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
+                  live_dir: Path, checkpoint_dir: Path | None = None) -> FitResult:
+    """One training process (the only one, or one rank of a data-parallel run)."""
+    import contextlib
+
     from dvclive import Live
 
+    ctx = dist.from_env()
+    dist.init(ctx, select_device(params.train.device).type)
     if params.train.threads:
         torch.set_num_threads(params.train.threads)
     meta = read_json(tokenized / "meta.json")
@@ -59,17 +98,30 @@ def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     train_sets = load_split(tokenized, model.tasks, "train")
     dev_sets = load_split(tokenized, model.tasks, "dev")
     in_overall = {t for t, c in params.tasks.items() if c.in_overall}
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    fingerprint = run_fingerprint(params, meta, {t: len(d) for t, d in train_sets.items()})
+    resuming = (checkpoint_dir is not None and params.train.resume == "auto"
+                and ckpt.latest(checkpoint_dir, fingerprint) is not None)
+    live_cm = (Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None,
+                    resume=resuming)
+               if ctx.is_main else contextlib.nullcontext())
+    with live_cm as live:
         result = fit(model, train_sets, dev_sets, params.train, params.sampler, params.seed,
                      int(meta["pad_token_id"]), in_overall, live,
-                     eval_batch_size=params.train.eval_batch_size)
-        live.summary["best_epoch"] = result.best_epoch
-        live.summary["best_dev_overall"] = result.best_dev["overall"]
+                     eval_batch_size=params.train.eval_batch_size, loss_cfg=params.loss,
+                     checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, dist_ctx=ctx)
+        if live is not None:
+            live.summary["best_epoch"] = result.best_epoch
+            live.summary["best_dev_overall"] = result.best_dev["overall"]
+    if not ctx.is_main:
+        return result
     with atomic_path(out_dir) as staged:
         model.cpu().save(staged)
         save_inference_files(params, meta, staged)
         write_json(staged / "train_summary.json", {
             "best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "steps": result.steps, "history": result.history,
+            "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
         })
+    if checkpoint_dir is not None:
+        ckpt.clear(checkpoint_dir)  # the run is done; its scratch state would only go stale
     return result
