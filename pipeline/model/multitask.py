@@ -39,8 +39,15 @@ class TaskSpec:
     head: str
     min_label: float
     max_label: float
-    encoding: str = "single"  # single | siamese | cross
+    encoding: str | None = None  # single | siamese | cross (None: siamese for pairs)
     adapter_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.encoding is None:
+            object.__setattr__(self, "encoding", "siamese" if self.pair else "single")
+        if (self.encoding == "single") == self.pair:
+            raise ValueError(f"task '{self.name}': encoding {self.encoding!r} does not fit "
+                             f"a {'pair' if self.pair else 'single-sentence'} task")
 
     @property
     def siamese(self) -> bool:

@@ -15,9 +15,9 @@ from pipeline.model.multitask import MultitaskModel, TaskSpec
 
 VOCAB = 40
 TASKS = [
-    TaskSpec("single", "classification", False, 3, "linear", 0.0, 5.0),
-    TaskSpec("pair", "classification", True, 2, "sbert", 0.0, 5.0),
-    TaskSpec("reg", "regression", True, 1, "sbert", 0.0, 5.0),
+    TaskSpec("single", "classification", False, 3, "linear", 0.0, 5.0, "single"),
+    TaskSpec("pair", "classification", True, 2, "sbert", 0.0, 5.0, "siamese"),
+    TaskSpec("reg", "regression", True, 1, "sbert", 0.0, 5.0, "siamese"),
 ]
 
 
