@@ -87,26 +87,38 @@ class MultitaskModel(nn.Module):
         })
 
     def encode(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               token_type_ids: torch.Tensor | None = None) -> Encoded:
-        """Token states and pooled vector, routed through ``task``'s adapters."""
+               token_type_ids: torch.Tensor | None = None,
+               inputs_embeds: torch.Tensor | None = None) -> Encoded:
+        """Token states and pooled vector, routed through ``task``'s adapters.
+
+        ``inputs_embeds`` replaces the word-embedding lookup of ``input_ids`` (SMART perturbs
+        the embeddings and runs the same model from them)."""
         self.adapter_ctx.task, self.adapter_ctx.mask = task, attention_mask
         try:
-            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+            states = self.encoder(input_ids=None if inputs_embeds is not None else input_ids,
+                                  inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids).last_hidden_state
         finally:
             self.adapter_ctx.task, self.adapter_ctx.mask = None, None
         return Encoded(states, attention_mask, self.pool(states, attention_mask))
 
-    def forward(self, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits (B, C) for classification, scores (B,) in the label range for regression."""
+    def forward(self, task: str, batch: dict[str, torch.Tensor],
+                embeds: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (B, C) for classification, scores (B,) in the label range for regression.
+
+        ``embeds`` (column prefix -> word embeddings: ``a_``/``b_`` for siamese pairs, ``""``
+        otherwise) runs the model from given embeddings instead of the token ids."""
         spec = self.tasks[task]
+        e = embeds or {}
         if spec.siamese:
-            a = self.encode(task, batch["a_input_ids"], batch["a_attention_mask"])
-            b = self.encode(task, batch["b_input_ids"], batch["b_attention_mask"])
+            a = self.encode(task, batch["a_input_ids"], batch["a_attention_mask"],
+                            inputs_embeds=e.get("a_"))
+            b = self.encode(task, batch["b_input_ids"], batch["b_attention_mask"],
+                            inputs_embeds=e.get("b_"))
             out = self.heads[task](a, b)
         else:
             a = self.encode(task, batch["input_ids"], batch["attention_mask"],
-                            batch.get("token_type_ids"))
+                            batch.get("token_type_ids"), inputs_embeds=e.get(""))
             out = self.heads[task](a)
         if spec.type == "regression":
             out = out.squeeze(-1)

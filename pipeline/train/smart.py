@@ -11,8 +11,8 @@ proximal point term, added to each task's loss (``loss.smart``).
 
 Because the terms are added per task before the losses are combined, SMART composes with every
 ``loss.combine``, pcgrad included (the projection sees each task's regularised loss).
-The model is run from ``inputs_embeds`` through :func:`forward_embeds`, which mirrors
-``MultitaskModel.forward`` (encoder -> pool -> head; pair tasks encode a and b separately).
+The model is run from ``inputs_embeds`` through ``MultitaskModel.forward(..., embeds=...)``,
+the same forward pass as training (adapters, cross encoding and every head included).
 """
 
 from __future__ import annotations
@@ -37,20 +37,7 @@ def word_embeddings(model: MultitaskModel,
 def forward_embeds(model: MultitaskModel, task: str, batch: dict[str, torch.Tensor],
                    embeds: dict[str, torch.Tensor]) -> torch.Tensor:
     """``model(task, batch)`` computed from given word embeddings instead of token ids."""
-    spec = model.tasks[task]
-
-    def encode(prefix: str) -> torch.Tensor:
-        mask = batch[f"{prefix}attention_mask"]
-        states = model.encoder(inputs_embeds=embeds[prefix], attention_mask=mask).last_hidden_state
-        return model.pool(states, mask)
-
-    if spec.pair:
-        out = model.heads[task](encode("a_"), encode("b_"))
-    else:
-        out = model.heads[task](encode(""))
-    if spec.type == "regression":
-        return spec.min_label + (spec.max_label - spec.min_label) * torch.sigmoid(out.squeeze(-1))
-    return out
+    return model(task, batch, embeds=embeds)
 
 
 def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
