@@ -16,4 +16,6 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     || echo "chromium not installed: the browser test will be skipped" >&2
 fi
 ruff check --quiet pipeline stages tests
-exec python -m pytest "$@"
+# Two workers, one test file each at a time (module fixtures such as a built DVC repo or a
+# Prefect server stay within one worker). MTB_TEST_WORKERS=0 runs in a single process.
+exec python -m pytest -n "${MTB_TEST_WORKERS:-2}" --dist loadfile "$@"
