@@ -5,7 +5,7 @@ steps x batch size) for each encoding and scores Pearson r on the full STS dev s
 Prepare and tokenize run once and are shared. Results go to stdout as JSON and, with
 ``--record``, into ``benchmarks/results.md``.
 
-    python benchmarks/encoding.py --data-dir ../shared/data/cs224n --steps 150 --record
+    python -m benchmarks.encoding --data-dir ../shared/data/cs224n --steps 150 --record
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import write_section
 from pipeline.config import deep_merge, parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
@@ -87,11 +88,11 @@ def main() -> None:
     print(json.dumps(summary, indent=2))
     if args.record:
         lines = [
-            f"\n## Cross vs siamese encoding on STS ({summary['date']})\n",
+            f"## Cross vs siamese encoding on STS ({summary['date']})\n",
             f"Machine: {summary['machine']}. Encoder `minilm-l6`, CPU, task `sts` only, "
             f"{args.steps} optimizer steps of batch {args.batch_size} (lr {args.lr}), "
             "full STS dev split (863 pairs).\n",
-            "Command: `python benchmarks/encoding.py --data-dir ../shared/data/cs224n "
+            "Command: `python -m benchmarks.encoding --data-dir ../shared/data/cs224n "
             f"--steps {args.steps} --record`\n",
             "| encoding | sts dev Pearson | Spearman | train s |",
             "|---|---|---|---|",
@@ -99,13 +100,8 @@ def main() -> None:
         for enc, r in results.items():
             lines.append(f"| {enc} | {r['sts_dev_pearson']} | {r['sts_dev_spearman']} | "
                          f"{r['train_seconds']} |")
-        lines.append(f"\ncross - siamese Pearson: {summary['cross_minus_siamese_pearson']:+}\n")
-        path = ROOT / "benchmarks" / "results.md"
-        if not path.exists():
-            path.write_text("# Benchmark results\n\nEach section: the machine, date, command "
-                            "and figures of one run of a committed script.\n")
-        with path.open("a") as f:
-            f.write("\n".join(lines))
+        lines.append(f"\ncross - siamese Pearson: {summary['cross_minus_siamese_pearson']:+}")
+        write_section("encoding", "\n".join(lines))
 
 
 if __name__ == "__main__":

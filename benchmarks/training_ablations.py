@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks import write_section
 from pipeline.config import parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
@@ -107,7 +108,8 @@ def main() -> None:
 | ablation | dev overall | sst acc | para acc | sts r | best epoch | seconds |
 |---|---|---|---|---|---|---|
 """ + "\n".join(rows) + "\n"
-    Path(args.out).write_text(text, encoding="utf-8")
+    section = text.replace("# Training ablations", "## Training ablations", 1)
+    write_section("training-ablations", section, Path(args.out))
     print(f"wrote {args.out}")
 
 
