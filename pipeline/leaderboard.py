@@ -133,6 +133,13 @@ def metric_columns(rows: Iterable[Row]) -> list[str]:
     return first + sorted(names - set(first))
 
 
+def as_records(rows: list[Row]) -> list[dict[str, Any]]:
+    """The rows as dicts with the CSV's columns (for a Prefect table artifact)."""
+    cols = metric_columns(rows)
+    return [{"name": r.name, "params": r.params, **{c: r.metrics.get(c) for c in cols}}
+            for r in rows]
+
+
 def render_csv(rows: list[Row]) -> str:
     cols = metric_columns(rows)
     buf = io.StringIO()

@@ -24,13 +24,24 @@ from pipeline.errors import UserError
 SamplerName = Literal["sequential", "round_robin", "proportional", "anneal", "random_task",
                       "temperature", "capped"]
 PoolingName = Literal["cls", "mean", "max"]
-HeadName = Literal["linear", "sbert"]
+HeadName = Literal["linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty", "bilstm"]
+SingleHeadName = Literal["linear", "mlp", "bilstm"]
+AdapterName = Literal["none", "pal", "pal_lora", "lora"]
+CombineName = Literal["sampled", "random_task", "sum", "weighted", "pcgrad", "uncertainty"]
+PrecisionName = Literal["fp32", "bf16", "fp16"]
 
 # Ablation field -> dotted params.yaml key.
 FIELD_KEYS: dict[str, str] = {
     "sampler": "sampler",
     "pooling": "model.pooling",
     "pair_head": "model.pair_head",
+    "single_head": "model.single_head",
+    "pair_encoding": "model.pair_encoding",
+    "adapter": "model.adapter",
+    "freeze": "model.freeze",
+    "loss_combine": "loss.combine",
+    "smart": "loss.smart.enabled",
+    "precision": "train.precision",
     "encoder": "encoder.name",
     "lr": "train.lr",
     "epochs": "train.epochs",
@@ -56,6 +67,13 @@ class Ablation(BaseModel):
     sampler: SamplerName | None = Field(None, title="sampler")
     pooling: PoolingName | None = Field(None, title="model.pooling")
     pair_head: HeadName | None = Field(None, title="model.pair_head")
+    single_head: SingleHeadName | None = Field(None, title="model.single_head")
+    pair_encoding: Literal["siamese", "cross"] | None = Field(None, title="model.pair_encoding")
+    adapter: AdapterName | None = Field(None, title="model.adapter")
+    freeze: Literal["full", "frozen", "two_stage"] | None = Field(None, title="model.freeze")
+    loss_combine: CombineName | None = Field(None, title="loss.combine")
+    smart: bool | None = Field(None, title="loss.smart.enabled")
+    precision: PrecisionName | None = Field(None, title="train.precision")
     encoder: str | None = Field(None, title="encoder.name",
                                 description="minilm-l6 | tiny-random | a folder | a hub id")
     lr: float | None = Field(None, gt=0, le=1, title="train.lr")

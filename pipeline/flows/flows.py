@@ -28,7 +28,7 @@ from pipeline.flows.ablation import (
     validate_overrides,
 )
 from pipeline.flows.dvc import dvc, run_dvc
-from pipeline.flows.leaderboard_rows import leaderboard_rows, write_csv
+from pipeline.leaderboard import Row, as_records, rows_from_exp_show, write_leaderboard
 
 # Global concurrency limit held while DVC trains; `serve` creates it (default: 1 slot), so
 # experiments from any deployment or worker sharing this Prefect server train one at a time.
@@ -55,27 +55,32 @@ def experiment_names(shown: list[dict[str, Any]]) -> set[str]:
             for rev in exp.get("revs") or [] if rev.get("name")}
 
 
+def leaderboard_records(project: Path) -> tuple[list[Row], list[dict[str, Any]]]:
+    rows = rows_from_exp_show(exp_show(project))
+    return rows, as_records(rows)
+
+
 def publish_leaderboard(project: Path) -> list[dict[str, Any]]:
     """Leaderboard of every experiment as a Prefect table artifact and `leaderboard.csv`."""
-    rows = leaderboard_rows(exp_show(project))
+    rows, records = leaderboard_records(project)
     create_table_artifact(
-        table=rows, key=LEADERBOARD_KEY,
+        table=records, key=LEADERBOARD_KEY,
         description=f"DVC experiments of {project}, best dev `overall` first "
                     f"(also in {project / LEADERBOARD_CSV})")
-    write_csv(rows, project / LEADERBOARD_CSV)
+    write_leaderboard(project / LEADERBOARD_CSV, rows)
     get_run_logger().info("leaderboard: %d experiments, written to %s", len(rows),
                           project / LEADERBOARD_CSV)
-    return rows
+    return records
 
 
 def metrics_markdown(name: str, row: dict[str, Any] | None) -> str:
     """The run's dev metrics as a markdown table."""
     if row is None:
         return f"# Experiment `{name}`\n\nNo metrics found in `dvc exp show`."
-    lines = [f"# Experiment `{name}`", "", f"Changed params: `{row['changed params'] or '-'}`",
+    lines = [f"# Experiment `{name}`", "", f"Changed params: `{row['params'] or '-'}`",
              "", "| metric | value |", "|---|---|"]
     for key, value in row.items():
-        if key not in ("name", "changed params") and value is not None:
+        if key not in ("name", "params") and value is not None:
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float)
                          else f"| {key} | {value} |")
     return "\n".join(lines)
@@ -104,7 +109,7 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
     logger.info("experiment '%s': %s", name, overrides or "no changes")
     with concurrency(TRAINING_LIMIT, occupy=1):
         dvc(path, ["exp", "run", "--temp", "-n", name, *set_args(overrides)])
-    rows = publish_leaderboard(path) if publish else leaderboard_rows(exp_show(path))
+    rows = publish_leaderboard(path) if publish else leaderboard_records(path)[1]
     row = next((r for r in rows if r["name"] == name), None)
     create_markdown_artifact(markdown=metrics_markdown(name, row), key="experiment-metrics",
                              description=f"dev metrics of experiment {name}")

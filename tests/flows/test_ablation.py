@@ -10,27 +10,39 @@ from pipeline.flows.ablation import (
     FIELD_KEYS,
     Ablation,
     AblationError,
+    AdapterName,
+    CombineName,
     HeadName,
     PoolingName,
+    PrecisionName,
     SamplerName,
+    SingleHeadName,
     apply_overrides,
     experiment_name,
     named_ablations,
     set_args,
     unique_name,
 )
-from pipeline.flows.leaderboard_rows import leaderboard_rows, write_csv
+from pipeline.leaderboard import as_records, rows_from_exp_show, write_leaderboard
 from tests.conftest import default_params_dict
 
 
 def test_literals_match_the_registries():
+    from pipeline.model.adapters import ADAPTERS
     from pipeline.model.heads import HEADS
     from pipeline.model.pooling import POOLINGS
+    from pipeline.train.combine import COMBINERS
+    from pipeline.train.precision import PRECISIONS
     from pipeline.train.samplers import SAMPLERS
 
     assert set(typing.get_args(SamplerName)) == set(SAMPLERS)
     assert set(typing.get_args(PoolingName)) == set(POOLINGS)
     assert set(typing.get_args(HeadName)) == set(HEADS)
+    assert set(typing.get_args(SingleHeadName)) == {
+        h for h, cls in HEADS.items() if not cls.needs_siamese}
+    assert set(typing.get_args(AdapterName)) == set(ADAPTERS)
+    assert set(typing.get_args(CombineName)) == set(COMBINERS)
+    assert set(typing.get_args(PrecisionName)) == set(PRECISIONS)
 
 
 def test_every_field_key_exists_in_params_yaml():
@@ -98,7 +110,8 @@ def _rev(name, params, metrics):
         "metrics": {"results/eval/metrics.json": {"data": metrics}}}}
 
 
-def test_leaderboard_rows_from_exp_show(tmp_path):
+def test_leaderboard_records_for_the_artifact(tmp_path):
+    """The flows publish pipeline.leaderboard's rows: the artifact and the CSV agree."""
     base = {"sampler": "round_robin", "train": {"lr": 1e-4}, "ablations": {"a": {}}}
     baseline = _rev("abc123", base, {"overall": 0.5})
     baseline["experiments"] = [
@@ -108,13 +121,12 @@ def test_leaderboard_rows_from_exp_show(tmp_path):
                                        {"overall": 0.7, "sst": {"accuracy": 0.6}})]},
         {"name": "failed", "revs": [{"rev": "f", "name": "failed", "data": {}}]},
     ]
-    shown = [{"rev": "workspace", "data": {}}, baseline]
-    rows = leaderboard_rows(shown)
-    assert [r["name"] for r in rows] == ["high", "low", "failed"]
-    assert rows[0] == {"name": "high", "changed params": "train.lr=5e-05", "overall": 0.7,
-                       "sst.accuracy": 0.6}
-    assert rows[1]["changed params"] == 'sampler="anneal"'
-    assert rows[2]["overall"] is None
-    text = write_csv(rows, tmp_path / "leaderboard.csv").read_text()
-    assert text.splitlines()[0] == "name,changed params,overall,sst.accuracy"
-    assert len(text.splitlines()) == 4
+    rows = rows_from_exp_show([{"rev": "workspace", "data": {}}, baseline])
+    records = as_records(rows)
+    assert [r["name"] for r in records] == ["high", "low"]  # a failed run has no metrics
+    assert records[0] == {"name": "high", "params": "train.lr=5e-05", "overall": 0.7,
+                          "sst.accuracy": 0.6}
+    assert records[1]["params"] == "sampler=anneal"
+    write_leaderboard(tmp_path / "leaderboard.csv", rows)
+    lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
+    assert lines[0] == "name,params,overall,sst.accuracy" and len(lines) == 3

@@ -147,7 +147,7 @@ def test_experiment_from_the_api(served):
     assert "sampler-anneal" in exp_names(served)
     rows = artifact(flow_run.id, "leaderboard")
     row = next(r for r in rows if r["name"] == "sampler-anneal")
-    assert row["changed params"] == 'sampler="anneal"' and 0 < row["overall"] <= 1
+    assert row["params"] == "sampler=anneal" and 0 < row["overall"] <= 1
     markdown = artifact(flow_run.id, "experiment-metrics")
     assert "sampler-anneal" in markdown and "| overall |" in markdown
     lines = wait_logs(flow_run.id, "Running stage 'train'")
@@ -225,7 +225,7 @@ def test_sweep_and_cached_rerun(served):
     with (served / "leaderboard.csv").open(newline="") as f:
         table = list(csv.DictReader(f))
     assert SWEEP <= {r["name"] for r in table}
-    assert list(table[0])[:3] == ["name", "changed params", "overall"]
+    assert list(table[0])[:3] == ["name", "params", "overall"]
     overall = [float(r["overall"]) for r in table]
     assert overall == sorted(overall, reverse=True)
 
