@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import re
 from pathlib import Path
 
@@ -22,3 +23,14 @@ def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     else:
         current = current.rstrip("\n") + "\n\n" + block
     path.write_text(current, encoding="utf-8")
+
+
+def cpu_model() -> str:
+    """The processor's name, for the machine line of a result."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from datetime import date
 from pathlib import Path
 
 import yaml
 
-from benchmarks import write_section
+from benchmarks import cpu_model, write_section
 from pipeline.config import deep_merge, parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
@@ -29,16 +28,6 @@ from pipeline.model.encoder import load_tokenizer
 from pipeline.train.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks import write_section
+from benchmarks import cpu_model, write_section
 from pipeline.config import parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
@@ -49,16 +48,6 @@ def budget(data_dir: str, args: argparse.Namespace) -> dict[str, Any]:
     raw["train"].update(epochs=args.epochs, batches_per_epoch=args.steps, batch_size=16,
                         lr=5e-5, threads=os.cpu_count(), log_every=10)
     return raw
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
