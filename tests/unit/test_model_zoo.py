@@ -19,6 +19,7 @@ from pipeline.model.freeze import apply_freeze, is_encoder_weight, param_groups
 from pipeline.model.heads import HEADS, head_problem
 from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.model.pooling import POOLINGS
+from pipeline.train.loop import task_loss
 
 ENCODINGS = ("single", "siamese", "cross")
 FREEZES = ("full", "frozen", "two_stage")
@@ -71,13 +72,6 @@ def batch_for(spec: TaskSpec, n: int = 8, t: int = 9) -> dict[str, torch.Tensor]
     return batch
 
 
-def loss_of(model: MultitaskModel, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    out = model(task, batch)
-    if model.tasks[task].type == "regression":
-        return torch.nn.functional.mse_loss(out, batch["labels"])
-    return torch.nn.functional.cross_entropy(out, batch["labels"])
-
-
 def snapshot(model: torch.nn.Module, keep) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
     return {n: p.detach().clone() for n, p in model.named_parameters() if keep(n)}
 
@@ -110,17 +104,17 @@ def test_combination_trains_routes_and_round_trips(tmp_path, head, encoding, poo
     def steps(task: str, batch: dict[str, torch.Tensor], n: int) -> None:
         for _ in range(n):
             opt.zero_grad(set_to_none=True)
-            loss_of(model, task, batch).backward()
+            task_loss(model, task, batch).backward()
             opt.step()
 
     apply_freeze(model, freeze, epoch=1, two_stage_epochs=1)
     encoder_before = snapshot(model, is_encoder_weight)
     with torch.no_grad():
-        start = loss_of(model.eval(), "a", batch_a).item()
+        start = task_loss(model.eval(), "a", batch_a).item()
     model.train()
     steps("a", batch_a, 5)
     with torch.no_grad():
-        end = loss_of(model.eval(), "a", batch_a).item()
+        end = task_loss(model.eval(), "a", batch_a).item()
     assert end < start, f"loss did not go down: {start:.4f} -> {end:.4f}"
     moved = changed(encoder_before, model)
     if freeze in ("frozen", "two_stage"):
