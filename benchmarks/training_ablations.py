@@ -53,7 +53,10 @@ def budget(data_dir: str, args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("MTB_CS224N_DIR", "../shared/data/cs224n"))
-    ap.add_argument("--train-rows", type=int, default=1000)
+    # No cap by default: with equal task sizes every size-based sampler (proportional, anneal,
+    # temperature) degenerates to uniform and the comparison says nothing.
+    ap.add_argument("--train-rows", type=int, default=None,
+                    help="cap on train rows per task (default: all, natural task sizes)")
     ap.add_argument("--dev-rows", type=int, default=500)
     ap.add_argument("--steps", type=int, default=40, help="batches per epoch")
     ap.add_argument("--epochs", type=int, default=2)
@@ -87,10 +90,11 @@ def main() -> None:
 - date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; commit {commit}
 - machine: {os.cpu_count()} CPUs ({cpu_model()}), torch threads {os.cpu_count()}; shared machine
 - command: `{cmd.strip()}`
-- budget: {args.train_rows} train / {args.dev_rows} dev rows per task, {args.epochs} epoch(s) x
-  {args.steps} batches of 16, lr 5e-5, max_length 64; all else as params.yaml (seed
-  {params.seed}). The all-task combinations (sum, pcgrad) draw one batch of EVERY task per
-  step, so they see ~4x the examples of the single-task samplers in the same step budget.
+- budget: train rows per task: {args.train_rows or "all"}; dev rows per task: {args.dev_rows};
+  {args.epochs} epoch(s) x {args.steps} batches of 16, lr 5e-5, max_length 64; all else
+  as params.yaml (seed {params.seed}). The all-task combinations (sum, pcgrad) draw one
+  batch of EVERY task per step, so they see ~4x the examples of the single-task samplers
+  in the same step budget.
 - dev scores of the best epoch (overall = mean of sst acc, para acc, (sts r + 1)/2). One seed
   and a tiny budget: differences of a point or two are noise.
 
