@@ -7,11 +7,20 @@ the valid choices, so a typo in ``dvc exp run -S sampler=anel`` fails before any
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import UserError
 
@@ -23,6 +32,26 @@ def _check_choice(kind: str, value: str, valid: list[str]) -> str:
     if value not in valid:
         raise ValueError(f"unknown {kind} '{value}'; valid choices: {', '.join(sorted(valid))}")
     return value
+
+
+def registered(kind: str, module: str, registry: str) -> Any:
+    """A str type whose value must be a key of ``module.registry`` (imported on first use,
+    so config stays importable without torch); the error lists the valid names."""
+
+    def check(value: str) -> str:
+        names = list(getattr(importlib.import_module(module), registry))
+        return _check_choice(kind, value, names)
+
+    return Annotated[str, AfterValidator(check)]
+
+
+PoolingName = registered("pooling", "pipeline.model.pooling", "POOLINGS")
+HeadName = registered("head", "pipeline.model.heads", "HEADS")
+AdapterName = registered("adapter", "pipeline.model.adapters", "ADAPTERS")
+ScheduleName = registered("schedule", "pipeline.train.schedules", "SCHEDULES")
+PrecisionName = registered("precision", "pipeline.train.precision", "PRECISIONS")
+CombineName = registered("loss combination", "pipeline.train.combine", "COMBINERS")
+SamplerName = registered("sampler", "pipeline.train.samplers", "SAMPLERS")
 
 
 class Strict(BaseModel):
@@ -38,7 +67,7 @@ class TaskConfig(Strict):
     num_labels: int | None = Field(default=None, ge=2)
     min_label: float = 0.0
     max_label: float = 5.0
-    head: str | None = None
+    head: HeadName | None = None
     # Pair tasks only: siamese | cross (null: model.pair_encoding).
     encoding: Literal["siamese", "cross"] | None = None
     # Dropout on this task's adapter branch (null: model.adapter_dropout).
@@ -55,10 +84,6 @@ class TaskConfig(Strict):
             raise ValueError("a classification task needs num_labels (>= 2)")
         if self.type == "regression" and not self.min_label < self.max_label:
             raise ValueError("a regression task needs min_label < max_label")
-        if self.head is not None:
-            from pipeline.model.heads import HEADS
-
-            _check_choice("head", self.head, list(HEADS))
         return self
 
     @property
@@ -103,40 +128,19 @@ class MlmConfig(Strict):
 
 
 class ModelConfig(Strict):
-    pooling: str = "mean"
+    pooling: PoolingName = "mean"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     pair_encoding: Literal["siamese", "cross"] = "siamese"
-    single_head: str = "linear"  # single sentences and cross-encoded pairs
-    pair_head: str = "sbert"  # siamese pairs
+    single_head: HeadName = "linear"  # single sentences and cross-encoded pairs
+    pair_head: HeadName = "sbert"  # siamese pairs
     mlp_hidden: int = Field(default=256, ge=1)
-    adapter: str = "none"
+    adapter: AdapterName = "none"
     pal_size: int | None = Field(default=None, ge=1)
     adapter_rank: int = Field(default=8, ge=1)
     lora_alpha: float = Field(default=16.0, gt=0)
     adapter_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     freeze: Literal["full", "frozen", "two_stage"] = "full"
     two_stage_epochs: int = Field(default=1, ge=1)
-
-    @field_validator("adapter")
-    @classmethod
-    def _adapter(cls, v: str) -> str:
-        from pipeline.model.adapters import ADAPTERS
-
-        return _check_choice("adapter", v, list(ADAPTERS))
-
-    @field_validator("pooling")
-    @classmethod
-    def _pooling(cls, v: str) -> str:
-        from pipeline.model.pooling import POOLINGS
-
-        return _check_choice("pooling", v, list(POOLINGS))
-
-    @field_validator("single_head", "pair_head")
-    @classmethod
-    def _head(cls, v: str) -> str:
-        from pipeline.model.heads import HEADS
-
-        return _check_choice("head", v, list(HEADS))
 
 
 class TrainConfig(Strict):
@@ -156,28 +160,14 @@ class TrainConfig(Strict):
     eval_batch_size: int = Field(default=128, ge=1)
     # Per-task batch size overriding batch_size, e.g. {para: 64}.
     task_batch_size: dict[str, int] = {}
-    schedule: str = "linear"
+    schedule: ScheduleName = "linear"
     lr_decay: float = Field(default=0.5, gt=0, le=1)  # exponential schedule: factor per epoch
     grad_accum_steps: int = Field(default=1, ge=1)
-    precision: str = "fp32"
+    precision: PrecisionName = "fp32"
     early_stopping_patience: int | None = Field(default=None, ge=1)
     checkpoint_every: int | None = Field(default=None, ge=1)  # optimizer steps; null: epoch ends
     resume: Literal["auto", "never"] = "auto"
     devices: int = Field(default=1, ge=1)  # >1: DDP processes (spawned unless under torchrun)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str) -> str:
-        from pipeline.train.schedules import SCHEDULES
-
-        return _check_choice("schedule", v, list(SCHEDULES))
-
-    @field_validator("precision")
-    @classmethod
-    def _precision(cls, v: str) -> str:
-        from pipeline.train.precision import PRECISIONS
-
-        return _check_choice("precision", v, list(PRECISIONS))
 
     @field_validator("task_batch_size")
     @classmethod
@@ -209,16 +199,9 @@ class SmartConfig(Strict):
 
 
 class LossConfig(Strict):
-    combine: str = "sampled"
+    combine: CombineName = "sampled"
     weights: dict[str, float] = {}  # loss.combine=weighted: per-task weights (missing: 1)
     smart: SmartConfig = SmartConfig()
-
-    @field_validator("combine")
-    @classmethod
-    def _combine(cls, v: str) -> str:
-        from pipeline.train.combine import COMBINERS
-
-        return _check_choice("loss combination", v, list(COMBINERS))
 
 
 class EvaluateConfig(Strict):
@@ -227,7 +210,7 @@ class EvaluateConfig(Strict):
 
 class Params(Strict):
     seed: int = 13
-    sampler: str = "round_robin"
+    sampler: SamplerName = "round_robin"
     tasks: dict[str, TaskConfig]
     data: DataConfig = DataConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
@@ -239,13 +222,6 @@ class Params(Strict):
     evaluate: EvaluateConfig = EvaluateConfig()
     # Named ablations and other orchestration sections are read by the flows, not the stages.
     ablations: dict[str, dict[str, Any]] = {}
-
-    @field_validator("sampler")
-    @classmethod
-    def _sampler(cls, v: str) -> str:
-        from pipeline.train.samplers import SAMPLERS
-
-        return _check_choice("sampler", v, list(SAMPLERS))
 
     @model_validator(mode="after")
     def _heads_fit_tasks(self) -> Params:
