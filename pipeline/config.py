@@ -124,7 +124,31 @@ class EncoderConfig(Strict):
 
 
 class MlmConfig(Strict):
+    """Masked-LM further pre-training of the shared encoder on the train splits' text."""
+
     enabled: bool = False
+    mask_prob: float = Field(default=0.15, gt=0.0, lt=1.0)  # share of tokens (or words) masked
+    mask_replace_prob: float = Field(default=0.8, ge=0.0, le=1.0)  # of those: [MASK]
+    random_replace_prob: float = Field(default=0.1, ge=0.0, le=1.0)  # a random token; rest kept
+    whole_word: bool = False  # mask every piece of a chosen word ([MASK] only, as in BERT-wwm)
+    epochs: int = Field(default=1, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)  # stop earlier than `epochs` allow
+    lr: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    warmup_ratio: float = Field(default=0.06, ge=0, le=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    max_length: int = Field(default=128, ge=8)
+    heldout_fraction: float = Field(default=0.05, gt=0.0, lt=1.0)
+    max_heldout_sentences: int = Field(default=2000, ge=1)
+    log_every: int = Field(default=10, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _ratios(self) -> MlmConfig:
+        if self.mask_replace_prob + self.random_replace_prob > 1:
+            raise ValueError("mask_replace_prob + random_replace_prob must be at most 1 (the "
+                             "rest of the masked tokens are kept unchanged)")
+        return self
 
 
 class ModelConfig(Strict):

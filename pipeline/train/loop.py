@@ -41,13 +41,13 @@ from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart
 
 
-def select_device(name: str) -> torch.device:
+def select_device(name: str, param: str = "train.device") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         from pipeline.errors import UserError
 
-        raise UserError("train.device=cuda but no CUDA device is available; use auto or cpu")
+        raise UserError(f"{param}=cuda but no CUDA device is available; use auto or cpu")
     return torch.device(name)
 
 

@@ -33,8 +33,13 @@ def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[
     return out
 
 
-def build_model(params: Params, mlm_manifest: dict[str, Any] | None = None) -> MultitaskModel:
+def build_model(params: Params, mlm_manifest: dict[str, Any] | None = None,
+                mlm_dir: Path | None = None) -> MultitaskModel:
+    """The multitask model on the base encoder, or on the MLM stage's encoder when its
+    manifest names one (``weights_dir``, relative to ``mlm_dir``)."""
     weights = (mlm_manifest or {}).get("weights_dir")
+    if weights is not None and mlm_dir is not None:
+        weights = str(mlm_dir / weights)
     encoder = load_encoder(params.encoder, params.seed, weights)
     specs = [TaskSpec.from_config(n, c, params.model) for n, c in params.tasks.items()]
     torch.manual_seed(params.seed)  # heads start the same whatever the encoder's init used
@@ -94,11 +99,12 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     meta = read_json(tokenized / "meta.json")
     manifest_path = mlm_dir / "manifest.json"
     manifest = read_json(manifest_path) if manifest_path.is_file() else None
-    model = build_model(params, manifest)
+    model = build_model(params, manifest, mlm_dir)
     train_sets = load_split(tokenized, model.tasks, "train")
     dev_sets = load_split(tokenized, model.tasks, "dev")
     in_overall = {t for t, c in params.tasks.items() if c.in_overall}
-    fingerprint = run_fingerprint(params, meta, {t: len(d) for t, d in train_sets.items()})
+    fingerprint = run_fingerprint(params, {**meta, "mlm": manifest},
+                                  {t: len(d) for t, d in train_sets.items()})
     resuming = (checkpoint_dir is not None and params.train.resume == "auto"
                 and ckpt.latest(checkpoint_dir, fingerprint) is not None)
     live_cm = (Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None,

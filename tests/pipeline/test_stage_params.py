@@ -62,3 +62,30 @@ def test_stage_reads_only_declared_sections(built_repo, stage, monkeypatch):
     used = set().union(*(r.used for r in recorders))
     assert used, f"stage {stage} read no params at all"
     assert used <= declared, f"stage {stage} reads undeclared sections {used - declared}"
+
+
+@pytest.mark.slow
+def test_enabled_mlm_reads_only_declared_sections(built_repo, monkeypatch):
+    """With MLM on, the stage also reads the task list and the seed (the corpus and the
+    masks depend on them): both must be declared, or a task change would serve a stale
+    encoder."""
+    import dvc.api
+
+    from pipeline.config import MlmConfig
+
+    monkeypatch.chdir(built_repo)
+    declared = set(dvc.api.params_show(stages=["mlm"], repo=str(built_repo)))
+    module = importlib.import_module("stages.mlm")
+    recorders: list[RecordingParams] = []
+
+    def recording_load(path):  # type: ignore[no-untyped-def]
+        params = load_params(path)
+        on = MlmConfig(enabled=True, max_steps=2, device="cpu")
+        rec = RecordingParams(params.model_copy(update={"mlm": on}))
+        recorders.append(rec)
+        return rec
+
+    monkeypatch.setattr(module, "load_params", recording_load)
+    module.main()
+    used = set().union(*(r.used for r in recorders))
+    assert {"tasks", "seed", "mlm", "encoder"} <= used <= declared

@@ -1,0 +1,67 @@
+"""The mlm stage inside DVC: enabling it reruns mlm and what follows; a later train-only
+change never reruns it; an mlm change does. Also on the real CS224N data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import tiny_params_dict
+from tests.pipeline.conftest import commit_all, make_repo, run
+from tests.pipeline.test_dvc_pipeline import FAST, ran_stages
+
+MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.lr=1e-3",
+            "-S", "mlm.device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("dvc-mlm") / "project", tiny_params_dict(**FAST))
+    run(repo, "dvc", "repro")
+    commit_all(repo, "baseline without mlm")
+    return repo
+
+
+def _mlm_metrics(repo):
+    return json.loads((repo / "results/mlm/metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_mlm_experiment_then_train_change_keeps_mlm(repo):
+    exp = run(repo, "dvc", "exp", "run", "-n", "mlm-on", *MLM_FAST)
+    assert ran_stages(exp.stdout) == {"mlm", "train", "evaluate", "export"}
+    metrics = _mlm_metrics(repo)
+    assert metrics["enabled"] is True and metrics["steps"] == 40
+    assert metrics["heldout_perplexity_after"] < metrics["heldout_perplexity_before"]
+    manifest = json.loads((repo / "models/mlm/manifest.json").read_text())
+    assert (repo / "models/mlm" / manifest["weights_dir"] / "model.safetensors").is_file()
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    baseline = next(r for r in shown if r["rev"] != "workspace")
+    mlm_run = next(e for ex in baseline["experiments"] for e in ex["revs"]
+                   if e.get("name") == "mlm-on")
+    assert "heldout_perplexity_after" in mlm_run["data"]["metrics"]["results/mlm/metrics.json"][
+        "data"]
+
+    lr = run(repo, "dvc", "exp", "run", "-n", "mlm-lr", "-S", "train.lr=5e-4")
+    assert ran_stages(lr.stdout) == {"train", "evaluate", "export"}
+    assert "'mlm' didn't change" in lr.stdout
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["mlm"]["enabled"] is True and params["train"]["lr"] == 5e-4
+
+    again = run(repo, "dvc", "exp", "run", "-n", "mlm-mask", "-S", "mlm.mask_prob=0.2")
+    assert ran_stages(again.stdout) == {"mlm", "train", "evaluate", "export"}
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_mlm_on_real_data(repo, cs224n_dir):
+    commit_all(repo, "before real data")
+    run(repo, "dvc", "exp", "run", "-n", "mlm-real", "-S", "data.source=cs224n",
+        "-S", f"data.dir={cs224n_dir}", "-S", "data.max_train_examples_per_task=300",
+        "-S", "data.max_dev_examples_per_task=300", "-S", "train.epochs=1", *MLM_FAST)
+    metrics = _mlm_metrics(repo)
+    assert metrics["heldout_perplexity_after"] < metrics["heldout_perplexity_before"]
+    assert metrics["corpus_train_sentences"] > 1000  # sst + both quora/sts sides + cfimdb
+    assert len(list((repo / "predictions").glob("*-test-output.csv"))) == 4
