@@ -2,7 +2,9 @@
 
 - ``leaderboard``: ``leaderboard.csv`` from ``dvc exp show --json`` (one row per experiment);
 - ``predict``: labels or scores for sentences or a CSV/TSV file, with a trained model folder;
-- ``submit``: zip the CS224N prediction files for upload.
+- ``submit``: zip the CS224N prediction files for upload;
+- ``ablate``: run named ablations of params.yaml under a budget as cached DVC experiments;
+- ``ablation-table``: ``benchmarks/ablations.md`` from ``leaderboard.csv`` and the claims.
 
 User errors (missing model, unknown task, bad input) print ``error: ...`` and exit 2.
 """
@@ -37,6 +39,26 @@ def _parser() -> argparse.ArgumentParser:
                     "id,sentence1,sentence2 columns")
     pr.add_argument("--output", type=Path, help="where --input's predictions go (CSV)")
     pr.add_argument("--batch-size", type=int, default=128)
+
+    ab = sub.add_parser("ablate", help="run named ablations of params.yaml as DVC experiments")
+    ab.add_argument("names", nargs="*", help="ablations of params.yaml's `ablations:`")
+    ab.add_argument("--all", action="store_true", help="every declared ablation")
+    ab.add_argument("--report", help="every ablation whose report title contains this text")
+    ab.add_argument("--budget", help="a `budgets:` entry every run shares, e.g. cpu-small")
+    ab.add_argument("--data-dir", type=Path, default=None,
+                    help="CS224N files for a real-data budget (default: $MTB_CS224N_DIR, "
+                         "else ../shared/data/cs224n)")
+    ab.add_argument("--list", action="store_true", help="list ablations and budgets, run none")
+    ab.add_argument("--dry-run", action="store_true", help="print the dvc commands, run none")
+    ab.add_argument("--leaderboard", type=Path, default=Path("leaderboard.csv"),
+                    help="rewritten from `dvc exp show` after the runs")
+
+    at = sub.add_parser("ablation-table", help="benchmarks/ablations.md from leaderboard.csv")
+    at.add_argument("--leaderboard", type=Path, default=Path("leaderboard.csv"))
+    at.add_argument("--budget", required=True, help="the budget the rows ran under")
+    at.add_argument("--out", type=Path, default=Path("benchmarks/ablations.md"))
+    at.add_argument("--command", default=None, help="the command that ran the ablations "
+                    "(recorded in the table's header)")
 
     sb = sub.add_parser("submit", help="zip predictions/*-output.csv for the leaderboard")
     sb.add_argument("--predictions", type=Path, default=Path("predictions"))
@@ -102,6 +124,58 @@ def cmd_predict(args: argparse.Namespace) -> None:
     print(describe(args.task, p))
 
 
+def _read_project_params() -> dict[str, object]:
+    from pipeline.flows.ablation import read_params
+
+    return read_params(Path.cwd())
+
+
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from pipeline.ablations import (
+        declared_ablations,
+        declared_budgets,
+        default_data_dir,
+        expand,
+        run_experiment,
+        run_name,
+        select,
+    )
+    from pipeline.flows.ablation import set_args
+
+    raw = _read_project_params()
+    ablations, budgets = declared_ablations(raw), declared_budgets(raw)
+    if args.list:
+        for name, spec in budgets.items():
+            print(f"budget {name}: {spec.description}")
+        for name, spec in ablations.items():
+            print(f"{name}: {spec.description} [{spec.report}]")
+        return
+    names = select(ablations, args.names, args.all, args.report)
+    data_dir = args.data_dir or default_data_dir(Path.cwd())
+    # Every run is expanded and validated before the first one starts.
+    plan = {run_name(n, args.budget): expand(raw, n, args.budget, data_dir) for n in names}
+    if args.dry_run:
+        for name, overrides in plan.items():
+            print(" ".join(["dvc", "exp", "run", "--temp", "-f", "-n", name,
+                            *set_args(overrides, raw)]))
+        return
+    for name, overrides in plan.items():
+        print(f"== {name}", flush=True)
+        run = run_experiment(Path.cwd(), name, overrides, raw)
+        what = ("served from DVC's cache (no stage ran)" if run.from_cache
+                else f"ran {', '.join(run.stages_run)}")
+        print(f"== {name}: {what} in {run.seconds:.0f}s", flush=True)
+    cmd_leaderboard(argparse.Namespace(out=args.leaderboard, exp_json=None))
+
+
+def cmd_ablation_table(args: argparse.Namespace) -> None:
+    from pipeline.ablation_table import write_ablation_table
+
+    n = write_ablation_table(args.leaderboard, _read_project_params(), args.budget, args.out,
+                             args.command)
+    print(f"{n} ablations -> {args.out}")
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     from pipeline.submit import pack_submission
 
@@ -109,7 +183,8 @@ def cmd_submit(args: argparse.Namespace) -> None:
     print(f"{len(names)} files -> {args.out}")
 
 
-COMMANDS = {"leaderboard": cmd_leaderboard, "predict": cmd_predict, "submit": cmd_submit}
+COMMANDS = {"leaderboard": cmd_leaderboard, "predict": cmd_predict, "submit": cmd_submit,
+            "ablate": cmd_ablate, "ablation-table": cmd_ablation_table}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,6 +75,8 @@ class TaskConfig(Strict):
     # Whether this task's score counts in `overall` (the CS224N leaderboard averages sst, para
     # and sts; cfimdb is an extra task).
     in_overall: bool = True
+    # false: the task is left out of every stage (an ablation can drop it with -S).
+    enabled: bool = True
     files: dict[Split, list[str]] | None = None
     label_column: str | None = None
 
@@ -232,6 +234,29 @@ class EvaluateConfig(Strict):
     batch_size: int = Field(default=128, ge=1)
 
 
+class AblationSpec(Strict):
+    """One declared experiment of ``params.yaml``'s ``ablations:`` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    report: str = Field(min_length=1)        # where it comes from: a report's title
+    description: str = Field(min_length=1)   # one line: what it tests, against what baseline
+    claim: str | None = None                 # the direction of effect the report claimed
+    # The same claim per dev score (`overall` or a task name) vs the baseline, so the
+    # ablation table can say where our runs agree with the report.
+    expect: dict[str, Literal["up", "down", "flat"]] = {}
+    changes: dict[str, Any] = Field(default_factory=dict, alias="set")  # dotted key -> value
+
+
+class BudgetSpec(Strict):
+    """A named compute budget: params every ablation run under it shares (``budgets:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    description: str = Field(min_length=1)
+    changes: dict[str, Any] = Field(default_factory=dict, alias="set")
+
+
 class Params(Strict):
     seed: int = 13
     sampler: SamplerName = "round_robin"
@@ -244,8 +269,10 @@ class Params(Strict):
     train: TrainConfig = TrainConfig()
     loss: LossConfig = LossConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
-    # Named ablations and other orchestration sections are read by the flows, not the stages.
-    ablations: dict[str, dict[str, Any]] = {}
+    # Named ablations and budgets are read by `python -m pipeline ablate` and the flows, never
+    # by a stage (pipeline/ablations.py expands them into `dvc exp run -S` overrides).
+    ablations: dict[str, AblationSpec] = {}
+    budgets: dict[str, BudgetSpec] = {}
 
     @model_validator(mode="after")
     def _heads_fit_tasks(self) -> Params:
@@ -271,12 +298,13 @@ class Params(Strict):
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, v: dict[str, TaskConfig]) -> dict[str, TaskConfig]:
-        if not v:
-            raise ValueError("at least one task is needed")
         for name in v:
             if not name.isidentifier():
                 raise ValueError(f"task name '{name}' must be a plain identifier (letters, _)")
-        return v
+        enabled = {name: cfg for name, cfg in v.items() if cfg.enabled}
+        if not enabled:
+            raise ValueError("at least one enabled task is needed")
+        return enabled
 
     @model_validator(mode="after")
     def _task_keys_known(self) -> Params:

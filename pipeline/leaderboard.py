@@ -24,6 +24,9 @@ from pipeline.io import write_text
 
 PARAMS_FILE = "params.yaml"
 METRICS_FILE = "results/eval/metrics.json"
+# Wall time of the run's costly stages, as leaderboard columns: (metrics file, key, column).
+TIME_METRICS = (("results/train/live/metrics.json", "train_seconds", "train_seconds"),
+                ("results/mlm/metrics.json", "seconds", "mlm_seconds"))
 
 
 @dataclass
@@ -90,6 +93,16 @@ def _file_data(data: Mapping[str, Any], kind: str, path: str) -> dict[str, Any] 
     return got if isinstance(got, dict) else None
 
 
+def time_metrics(data: Mapping[str, Any]) -> dict[str, float]:
+    """The run's stage wall times found in its DVC metrics (absent files are skipped)."""
+    out: dict[str, float] = {}
+    for path, key, column in TIME_METRICS:
+        value = (_file_data(data, "metrics", path) or {}).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[column] = float(value)
+    return out
+
+
 def rows_from_exp_show(shown: list[dict[str, Any]]) -> list[Row]:
     """Rows of every experiment in ``dvc exp show --json`` output, best ``overall`` first.
 
@@ -114,7 +127,9 @@ def rows_from_exp_show(shown: list[dict[str, Any]]) -> list[Row]:
             if params is None or metrics is None:
                 continue
             name = exp.get("name") or revs[0].get("name") or str(revs[0].get("rev"))
-            rows.append(run_row(name, params, metrics, base_params))
+            row = run_row(name, params, metrics, base_params)
+            row.metrics.update(time_metrics(data))
+            rows.append(row)
     return sort_rows(rows)
 
 

@@ -108,17 +108,31 @@ def yaml_scalar(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
 
 
+def has_key(params: dict[str, Any], key: str) -> bool:
+    """Whether dotted `key` is present in the nested dicts."""
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def set_dotted(params: dict[str, Any], key: str, value: Any) -> None:
-    """Set `a.b.c` in nested dicts; AblationError when any part of the key does not exist."""
+    """Set `a.b.c` in nested dicts; AblationError when a parent of the key does not exist.
+
+    A missing last part is added (an optional per-task field such as `tasks.sts.head` that
+    params.yaml leaves out); the typed params models reject it later if it is not a param.
+    """
     node: Any = params
     parts = key.split(".")
     for i, part in enumerate(parts):
-        if not isinstance(node, dict) or part not in node:
+        if i == len(parts) - 1 and isinstance(node, dict):
+            node[part] = value
+        elif not isinstance(node, dict) or part not in node:
             where = ".".join(parts[:i]) or "the top level"
             raise AblationError(f"unknown params key '{key}': '{part}' is not in {where} of "
                                 "params.yaml")
-        if i == len(parts) - 1:
-            node[part] = value
         else:
             node = node[part]
 
@@ -153,9 +167,14 @@ def validate_overrides(project: Path, overrides: dict[str, str]) -> None:
     apply_overrides(read_params(project), overrides)
 
 
-def set_args(overrides: dict[str, str]) -> list[str]:
-    """`-S key=value` arguments for `dvc exp run`."""
-    return [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
+def set_args(overrides: dict[str, str], params: dict[str, Any] | None = None) -> list[str]:
+    """`-S key=value` arguments for `dvc exp run`; `-S ++key=value` (Hydra's add-or-override)
+    for a key that `params` (the project's params.yaml) does not hold yet."""
+    def arg(key: str, value: str) -> str:
+        add = params is not None and not has_key(params, key)
+        return f"{'++' if add else ''}{key}={value}"
+
+    return [a for key, value in overrides.items() for a in ("-S", arg(key, value))]
 
 
 def experiment_name(overrides: dict[str, str], given: str | None = None) -> str:
@@ -182,13 +201,19 @@ def unique_name(name: str, taken: set[str]) -> str:
 
 
 def named_ablations(params: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The `ablations:` section of params.yaml as name -> {dotted key: YAML value}."""
+    """The `ablations:` section as name -> {dotted key: YAML value}.
+
+    Entries are either declared ones (`{report, description, claim, set: {key: value}}`, as in
+    params.yaml) or bare `{key: value}` mappings (ad hoc lists given to the sweep flow). An
+    empty change set is the baseline under a budget.
+    """
     section = params.get("ablations") or {}
     if not isinstance(section, dict):
         raise AblationError("params.yaml 'ablations' must map names to {dotted.key: value}")
     out: dict[str, dict[str, str]] = {}
-    for name, changes in section.items():
-        if not isinstance(changes, dict) or not changes:
+    for name, entry in section.items():
+        changes = entry.get("set") if isinstance(entry, dict) and "set" in entry else entry
+        if not isinstance(changes, dict):
             raise AblationError(f"ablation '{name}' must map dotted params keys to values")
         out[str(name)] = {str(k): yaml_scalar(v) for k, v in changes.items()}
     return out

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 
+from pipeline.ablations import budget_overrides, declared_budgets, default_data_dir, run_name
 from pipeline.flows.ablation import (
     Ablation,
     AblationError,
@@ -108,7 +109,8 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
                        experiment_names(exp_show(path)))
     logger.info("experiment '%s': %s", name, overrides or "no changes")
     with concurrency(TRAINING_LIMIT, occupy=1):
-        dvc(path, ["exp", "run", "--temp", "-n", name, *set_args(overrides)])
+        dvc(path, ["exp", "run", "--temp", "-n", name,
+                    *set_args(overrides, read_params(path))])
     rows = publish_leaderboard(path) if publish else leaderboard_records(path)[1]
     row = next((r for r in rows if r["name"] == name), None)
     create_markdown_artifact(markdown=metrics_markdown(name, row), key="experiment-metrics",
@@ -118,17 +120,20 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
 
 @flow(name="sweep")
 def sweep(names: list[str] | None = None, ablations: dict[str, dict[str, str]] | None = None,
-          project: str = ".") -> list[dict[str, Any]]:
+          project: str = ".", budget: str | None = None,
+          data_dir: str | None = None) -> list[dict[str, Any]]:
     """Run named ablations one after another, then publish the leaderboard.
 
     `ablations` (name -> {dotted key: value}) if given, else the `ablations:` section of
-    params.yaml, restricted to `names` when given. All are validated before the first runs.
-    Trainings queue on the `dvc-training` concurrency limit (one at a time by default).
+    params.yaml, restricted to `names` when given. `budget` names an entry of params.yaml's
+    `budgets:` (e.g. cpu-small) whose changes every run shares; its experiments are named
+    `<ablation>-<budget>`. All are validated before the first runs. Trainings queue on the
+    `dvc-training` concurrency limit (one at a time by default).
     """
     logger = get_run_logger()
     path = project_path(project)
-    declared = named_ablations({"ablations": ablations} if ablations is not None
-                               else read_params(path))
+    raw = read_params(path)
+    declared = named_ablations({"ablations": ablations} if ablations is not None else raw)
     if names:
         missing = sorted(set(names) - set(declared))
         if missing:
@@ -136,6 +141,14 @@ def sweep(names: list[str] | None = None, ablations: dict[str, dict[str, str]] |
         declared = {n: declared[n] for n in names}
     if not declared:
         raise AblationError("no ablations to run (params.yaml has no 'ablations:' section)")
+    shared: dict[str, str] = {}
+    if budget is not None:
+        budgets = declared_budgets(raw)
+        if budget not in budgets:
+            raise AblationError(f"unknown budget '{budget}'; declared: {sorted(budgets)}")
+        shared = budget_overrides(budgets[budget], budget,
+                                  Path(data_dir) if data_dir else default_data_dir(path))
+    declared = {run_name(n, budget): {**shared, **changes} for n, changes in declared.items()}
     for name, overrides in declared.items():
         try:
             validate_overrides(path, overrides)

@@ -56,7 +56,8 @@ def run_mlm(params: Params, prepared: Path, out_dir: Path,
         metrics = {"enabled": True, **result.metrics(),
                    "corpus_train_sentences": len(corpus.train),
                    "corpus_heldout_sentences": len(corpus.heldout),
-                   "excluded_dev_test_overlap": corpus.excluded_eval_overlap}
+                   "excluded_dev_test_overlap": corpus.excluded_eval_overlap,
+                   "seconds": round(result.seconds, 1)}
         live.summary.update(metrics)
     save_encoder(model.cpu(), tok, out_dir / ENCODER_DIR)
     print(f"mlm: {result.steps} steps in {result.seconds:.0f}s; held-out perplexity "

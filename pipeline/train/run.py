@@ -118,6 +118,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
         if live is not None:
             live.summary["best_epoch"] = result.best_epoch
             live.summary["best_dev_overall"] = result.best_dev["overall"]
+            live.summary["train_seconds"] = round(result.seconds, 1)  # for the leaderboard
     if not ctx.is_main:
         return result
     with atomic_path(out_dir) as staged:

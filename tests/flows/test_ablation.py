@@ -69,7 +69,8 @@ def test_set_fields_become_dvc_set_args():
     ({"sampler": "anel"}, "unknown sampler 'anel'; valid choices: anneal, capped"),
     ({"model.pooling": "avg"}, "unknown pooling 'avg'"),
     ({"train.lr": "-1"}, "train.lr"),
-    ({"train.nope": "1"}, "unknown params key 'train.nope': 'nope' is not in train"),
+    ({"train.nope": "1"}, "train.nope: unknown key"),
+    ({"train.nope.deeper": "1"}, "'nope' is not in train"),
     ({"trian.lr": "1"}, "'trian' is not in the top level"),
     ({"ablations.x": "1"}, "not a pipeline param"),
 ])
@@ -96,12 +97,20 @@ def test_experiment_names_are_readable_and_unique():
     assert unique_name("anneal", set()) == "anneal"
 
 
-def test_params_yaml_declares_three_valid_ablations():
+def test_params_yaml_ablations_are_valid_overrides():
     params = default_params_dict()
     ablations = named_ablations(params)
-    assert len(ablations) == 3
+    assert len(ablations) >= 12
     for overrides in ablations.values():
         apply_overrides(params, overrides)
+
+
+def test_missing_optional_keys_are_added_with_plus_plus():
+    params = default_params_dict()
+    args = set_args({"sampler": "anneal", "tasks.sts.head": "relu_cos5"}, params)
+    assert args == ["-S", "sampler=anneal", "-S", "++tasks.sts.head=relu_cos5"]
+    out = apply_overrides(params, {"tasks.sts.head": "relu_cos5"})
+    assert out["tasks"]["sts"]["head"] == "relu_cos5"
 
 
 def _rev(name, params, metrics):

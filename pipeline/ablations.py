@@ -1,0 +1,162 @@
+"""The declared ablations and budgets of params.yaml, run as named, cached DVC experiments.
+
+An ablation is a name for a set of params changes (``ablations:``); a budget is a name for
+the changes every run under it shares (``budgets:``: data, encoder, steps). Running ablation
+``A`` under budget ``B`` is ``dvc exp run -f -n A-B -S <B's changes> -S <A's changes>``: the
+same name and params always give the same experiment, so a second run is served from DVC's
+run cache instead of training again, and ``dvc exp show`` / ``leaderboard.csv`` hold one row
+per ablation and budget.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import AblationSpec, BudgetSpec, parse_params
+from pipeline.errors import UserError
+from pipeline.flows.ablation import AblationError, apply_overrides, set_args, yaml_scalar
+
+DATA_DIR_ENV = "MTB_CS224N_DIR"
+STAGE_RUN = re.compile(r"Running stage '([^']+)'")
+
+
+def declared_ablations(raw: dict[str, Any]) -> dict[str, AblationSpec]:
+    """The typed ``ablations:`` section of a params dict."""
+    return dict(parse_params(raw, "params.yaml").ablations)
+
+
+def declared_budgets(raw: dict[str, Any]) -> dict[str, BudgetSpec]:
+    """The typed ``budgets:`` section of a params dict."""
+    return dict(parse_params(raw, "params.yaml").budgets)
+
+
+def default_data_dir(project: Path) -> Path | None:
+    """Where the CS224N files are when no --data-dir is given: $MTB_CS224N_DIR, else
+    ``../shared/data/cs224n`` beside the project (the layout of this project's machines)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).resolve()
+    beside = (project / ".." / "shared" / "data" / "cs224n").resolve()
+    return beside if beside.is_dir() else None
+
+
+def budget_overrides(budget: BudgetSpec, name: str, data_dir: Path | None) -> dict[str, str]:
+    """The budget's changes as ``-S`` values; a real-data budget gets an absolute data.dir."""
+    out = {key: yaml_scalar(value) for key, value in budget.changes.items()}
+    if budget.changes.get("data.source") == "cs224n" and "data.dir" not in budget.changes:
+        if data_dir is None:
+            raise AblationError(f"budget '{name}' reads the CS224N data: pass --data-dir or set "
+                                f"${DATA_DIR_ENV}")
+        if not data_dir.is_dir():
+            raise AblationError(f"budget '{name}': data dir not found: {data_dir}")
+        out["data.dir"] = str(data_dir.resolve())
+    return out
+
+
+def expand(raw: dict[str, Any], ablation: str, budget: str | None,
+           data_dir: Path | None = None) -> dict[str, str]:
+    """The validated ``-S`` overrides of one ablation under one budget (None: no budget).
+
+    Budget first, then the ablation's own changes (which win on a shared key). Unknown names
+    list the declared ones; a bad key or value fails here, before any DVC work.
+    """
+    ablations, budgets = declared_ablations(raw), declared_budgets(raw)
+    if ablation not in ablations:
+        raise AblationError(f"unknown ablation '{ablation}'; declared: "
+                            f"{', '.join(sorted(ablations))}")
+    overrides: dict[str, str] = {}
+    if budget is not None:
+        if budget not in budgets:
+            raise AblationError(f"unknown budget '{budget}'; declared: "
+                                f"{', '.join(sorted(budgets))}")
+        overrides.update(budget_overrides(budgets[budget], budget, data_dir))
+    overrides.update({k: yaml_scalar(v) for k, v in ablations[ablation].changes.items()})
+    try:
+        apply_overrides(raw, overrides)
+    except AblationError as err:
+        where = f"ablation '{ablation}'" + (f" under budget '{budget}'" if budget else "")
+        raise AblationError(f"{where}: {err}") from None
+    return overrides
+
+
+def select(ablations: dict[str, AblationSpec], names: list[str], everything: bool = False,
+           report: str | None = None) -> list[str]:
+    """The ablations to run: the named ones, all, or those of a report (title substring)."""
+    unknown = sorted(set(names) - set(ablations))
+    if unknown:
+        raise AblationError(f"unknown ablation(s) {', '.join(unknown)}; declared: "
+                            f"{', '.join(sorted(ablations))}")
+    chosen = list(names)
+    if everything:
+        chosen += list(ablations)
+    if report:
+        matched = [n for n, spec in ablations.items() if report.lower() in spec.report.lower()]
+        if not matched:
+            titles = sorted({spec.report for spec in ablations.values()})
+            raise AblationError(f"no ablation comes from a report matching '{report}'; "
+                                f"reports: {'; '.join(titles)}")
+        chosen += matched
+    if not chosen:
+        raise AblationError("name ablations to run, or pass --all or --report")
+    return list(dict.fromkeys(chosen))
+
+
+def run_name(ablation: str, budget: str | None) -> str:
+    """``anneal-cpu-small``: the DVC experiment name of an ablation under a budget."""
+    return f"{ablation}-{budget}" if budget else ablation
+
+
+def split_experiment_name(name: str, ablations: set[str], budget: str) -> str | None:
+    """The ablation an experiment name ``<ablation>-<budget>`` belongs to (None: not one)."""
+    suffix = f"-{budget}"
+    if name.endswith(suffix) and name[: -len(suffix)] in ablations:
+        return name[: -len(suffix)]
+    return None
+
+
+@dataclass
+class ExperimentRun:
+    """What one ``dvc exp run`` did: the stages it executed (none: all served from cache)."""
+
+    name: str
+    overrides: dict[str, str]
+    seconds: float
+    stages_run: list[str] = field(default_factory=list)
+
+    @property
+    def from_cache(self) -> bool:
+        return not self.stages_run
+
+
+def run_experiment(project: Path, name: str, overrides: dict[str, str], params: dict[str, Any],
+                   stream: bool = True) -> ExperimentRun:
+    """``dvc exp run --temp -f -n NAME -S ...`` in ``project`` (``params``: its params.yaml, to add
+    keys it leaves out with ``++``); -f replaces an earlier experiment of
+    the same name (a rerun of the same ablation), which the run cache makes a no-op; --temp
+    runs in DVC's own copy, so the workspace's params.yaml never carries one run's changes
+    into the next."""
+    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-f", "-n", name,
+           *set_args(overrides, params)]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if stream:
+            print(line, end="", flush=True)
+    code = proc.wait()
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise UserError(f"experiment '{name}' failed (dvc exit {code}):\n"
+                        + "".join(lines[-40:]).rstrip())
+    return ExperimentRun(name, overrides, seconds, STAGE_RUN.findall("".join(lines)))
