@@ -2,7 +2,7 @@
 
 An ablation is a name for a set of params changes (``ablations:``); a budget is a name for
 the changes every run under it shares (``budgets:``: data, encoder, steps). Running ablation
-``A`` under budget ``B`` is ``dvc exp run -f -n A-B -S <B's changes> -S <A's changes>``: the
+``A`` under budget ``B`` is ``dvc exp run --temp -n A-B -S <B's changes> -S <A's changes>``: the
 same name and params always give the same experiment, so a second run is served from DVC's
 run cache instead of training again, and ``dvc exp show`` / ``leaderboard.csv`` hold one row
 per ablation and budget.
@@ -135,19 +135,36 @@ class ExperimentRun:
         return not self.stages_run
 
 
+def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, text=True,
+                          capture_output=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+
+
+def existing_experiments(project: Path) -> set[str]:
+    """Names of the experiments of the current baseline commit."""
+    proc = _dvc(project, "exp", "list", "--name-only")
+    return set(proc.stdout.split()) if proc.returncode == 0 else set()
+
+
 def run_experiment(project: Path, name: str, overrides: dict[str, str], params: dict[str, Any],
                    stream: bool = True) -> ExperimentRun:
-    """``dvc exp run --temp -f -n NAME -S ...`` in ``project`` (``params``: its params.yaml, to add
-    keys it leaves out with ``++``); -f replaces an earlier experiment of
-    the same name (a rerun of the same ablation), which the run cache makes a no-op; --temp
-    runs in DVC's own copy, so the workspace's params.yaml never carries one run's changes
-    into the next."""
-    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-f", "-n", name,
+    """``dvc exp run --temp -n NAME -S ...`` in ``project`` (``params``: its params.yaml, to add
+    keys it leaves out with ``++``).
+
+    An earlier experiment of the same name (a rerun of the same ablation) is removed first, so
+    the rerun replaces it; the run cache makes that rerun a no-op. (Not ``exp run -f``: that
+    also forces every stage to run.) ``--temp`` runs in DVC's own copy, so the workspace's
+    params.yaml never carries one run's changes into the next.
+    """
+    if name in existing_experiments(project):
+        removed = _dvc(project, "exp", "remove", name)
+        if removed.returncode != 0:
+            raise UserError(f"could not replace experiment '{name}': {removed.stderr.strip()}")
+    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name,
            *set_args(overrides, params)]
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=project, env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -156,7 +156,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     plan = {run_name(n, args.budget): expand(raw, n, args.budget, data_dir) for n in names}
     if args.dry_run:
         for name, overrides in plan.items():
-            print(" ".join(["dvc", "exp", "run", "--temp", "-f", "-n", name,
+            print(" ".join(["dvc", "exp", "run", "--temp", "-n", name,
                             *set_args(overrides, raw)]))
         return
     for name, overrides in plan.items():

@@ -232,6 +232,9 @@ class LossConfig(Strict):
 
 class EvaluateConfig(Strict):
     batch_size: int = Field(default=128, ge=1)
+    # false: score and predict dev only (a sweep compares dev scores; export then writes the
+    # dev prediction files only). Submissions need true.
+    predict_test: bool = True
 
 
 class AblationSpec(Strict):

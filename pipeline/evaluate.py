@@ -73,8 +73,9 @@ def overall_scores(specs: dict[str, TaskSpec], per_task: dict[str, dict[str, flo
 
 def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
                  batch_size: int, metrics_path: Path, predictions_dir: Path,
-                 plots_dir: Path | None = None) -> dict[str, Any]:
-    """Score every dev split and predict dev and test; write metrics and prediction tables.
+                 plots_dir: Path | None = None, predict_test: bool = True) -> dict[str, Any]:
+    """Score every dev split and predict dev and test (dev only when ``predict_test`` is
+    false); write metrics and prediction tables.
 
     Predictions are written as ``{task}-{split}.parquet`` (id, prediction, class
     probabilities) so that ``export`` formats them without running the model again.
@@ -99,7 +100,7 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
             if task not in model.tasks:
                 raise UserError(f"task '{task}' is not in the trained model (tasks: "
                                 f"{', '.join(model.tasks)}); retrain after changing tasks")
-            for split in ("dev", "test"):
+            for split in ("dev", "test") if predict_test else ("dev",):
                 path = tokenized / task / f"{split}.parquet"
                 if not path.is_file():
                     continue

@@ -12,7 +12,8 @@ from stages import paths
 def main() -> None:
     params = load_params(paths.PARAMS)
     metrics = evaluate_run(paths.MODEL, paths.TOKENIZED, params.tasks, params.evaluate.batch_size,
-                           paths.EVAL_METRICS, paths.EVAL_PREDICTIONS, paths.EVAL_PLOTS)
+                           paths.EVAL_METRICS, paths.EVAL_PREDICTIONS, paths.EVAL_PLOTS,
+                           predict_test=params.evaluate.predict_test)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"metrics: {paths.EVAL_METRICS}")
 

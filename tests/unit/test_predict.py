@@ -126,3 +126,20 @@ def test_tasks_absent_from_config_are_absent_from_metrics(trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "preds").iterdir()) == [
         "sst-dev.parquet", "sst-test.parquet", "sts-dev.parquet", "sts-test.parquet"]
     assert [p.name for p in (tmp_path / "plots" / "confusion").iterdir()] == ["sst.csv"]
+
+
+@pytest.mark.slow
+def test_dev_only_evaluation_skips_test_and_export_follows(trained, tmp_path):
+    """evaluate.predict_test=false (ablation sweeps): same dev metrics, no test files."""
+    from pipeline.export import export_all
+
+    params, work = trained
+    metrics = evaluate_run(work / "model", work / "tok", params.tasks, 16, tmp_path / "m.json",
+                           tmp_path / "preds", predict_test=False)
+    assert metrics == read_json(work / "metrics.json")
+    assert sorted(p.name for p in (tmp_path / "preds").iterdir()) == [
+        f"{t}-dev.parquet" for t in sorted(params.tasks)]
+    report = export_all(tmp_path / "preds", work / "prepared",
+                        {t: c.type for t, c in params.tasks.items()}, tmp_path / "out",
+                        tmp_path / "report.json")
+    assert sorted(report["files"]) == [f"{t}-dev-output.csv" for t in sorted(params.tasks)]
