@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("--leaderboard", type=Path, default=Path("leaderboard.csv"))
     at.add_argument("--budget", required=True, help="the budget the rows ran under")
     at.add_argument("--out", type=Path, default=Path("benchmarks/ablations.md"))
-    at.add_argument("--command", default=None, help="the command that ran the ablations "
+    at.add_argument("--ran-with", default=None, help="the command that ran the ablations "
                     "(recorded in the table's header)")
 
     sb = sub.add_parser("submit", help="zip predictions/*-output.csv for the leaderboard")
@@ -172,7 +172,7 @@ def cmd_ablation_table(args: argparse.Namespace) -> None:
     from pipeline.ablation_table import write_ablation_table
 
     n = write_ablation_table(args.leaderboard, _read_project_params(), args.budget, args.out,
-                             args.command)
+                             args.ran_with)
     print(f"{n} ablations -> {args.out}")
 
 
