@@ -21,7 +21,13 @@ from typing import Any
 
 from pipeline.config import AblationSpec, BudgetSpec, parse_params
 from pipeline.errors import UserError
-from pipeline.flows.ablation import AblationError, apply_overrides, set_args, yaml_scalar
+from pipeline.flows.ablation import (
+    AblationError,
+    apply_overrides,
+    named_ablations,
+    set_args,
+    yaml_scalar,
+)
 
 DATA_DIR_ENV = "MTB_CS224N_DIR"
 STAGE_RUN = re.compile(r"Running stage '([^']+)'")
@@ -106,6 +112,32 @@ def select(ablations: dict[str, AblationSpec], names: list[str], everything: boo
     if not chosen:
         raise AblationError("name ablations to run, or pass --all or --report")
     return list(dict.fromkeys(chosen))
+
+
+def sweep_plan(raw: dict[str, Any], names: list[str] | None,
+               ablations: dict[str, dict[str, Any]] | None, budget: str | None,
+               data_dir: Path | None) -> dict[str, dict[str, str]]:
+    """Experiment name -> ``-S`` overrides for the Prefect ``sweep`` flow.
+
+    ``ablations`` (name -> {dotted key: value}) when given, else params.yaml's declared ones;
+    restricted to ``names``; each merged over ``budget``'s changes and named
+    ``<ablation>-<budget>``. Values are validated by the caller against the project.
+    """
+    declared = named_ablations({"ablations": ablations} if ablations is not None else raw)
+    if names:
+        missing = sorted(set(names) - set(declared))
+        if missing:
+            raise AblationError(f"unknown ablations {missing}; declared: {sorted(declared)}")
+        declared = {n: declared[n] for n in names}
+    if not declared:
+        raise AblationError("no ablations to run (params.yaml has no 'ablations:' section)")
+    shared: dict[str, str] = {}
+    if budget is not None:
+        budgets = declared_budgets(raw)
+        if budget not in budgets:
+            raise AblationError(f"unknown budget '{budget}'; declared: {sorted(budgets)}")
+        shared = budget_overrides(budgets[budget], budget, data_dir)
+    return {run_name(n, budget): {**shared, **changes} for n, changes in declared.items()}
 
 
 def run_name(ablation: str, budget: str | None) -> str:

@@ -17,12 +17,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 
-from pipeline.ablations import budget_overrides, declared_budgets, default_data_dir, run_name
+from pipeline.ablations import default_data_dir, sweep_plan
 from pipeline.flows.ablation import (
     Ablation,
     AblationError,
     experiment_name,
-    named_ablations,
     read_params,
     set_args,
     unique_name,
@@ -132,23 +131,8 @@ def sweep(names: list[str] | None = None, ablations: dict[str, dict[str, str]] |
     """
     logger = get_run_logger()
     path = project_path(project)
-    raw = read_params(path)
-    declared = named_ablations({"ablations": ablations} if ablations is not None else raw)
-    if names:
-        missing = sorted(set(names) - set(declared))
-        if missing:
-            raise AblationError(f"unknown ablations {missing}; declared: {sorted(declared)}")
-        declared = {n: declared[n] for n in names}
-    if not declared:
-        raise AblationError("no ablations to run (params.yaml has no 'ablations:' section)")
-    shared: dict[str, str] = {}
-    if budget is not None:
-        budgets = declared_budgets(raw)
-        if budget not in budgets:
-            raise AblationError(f"unknown budget '{budget}'; declared: {sorted(budgets)}")
-        shared = budget_overrides(budgets[budget], budget,
-                                  Path(data_dir) if data_dir else default_data_dir(path))
-    declared = {run_name(n, budget): {**shared, **changes} for n, changes in declared.items()}
+    declared = sweep_plan(read_params(path), names, ablations, budget,
+                          Path(data_dir) if data_dir else default_data_dir(path))
     for name, overrides in declared.items():
         try:
             validate_overrides(path, overrides)

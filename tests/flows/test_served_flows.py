@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.flows.conftest import copy_repo, start_serve, stop
+from tests.flows.conftest import SWEEP_ABLATIONS, copy_repo, start_serve, stop
 from tests.pipeline.conftest import run
 
 pytestmark = pytest.mark.slow
-SWEEP = {"anneal", "cls-pooling", "linear-pair-head"}
+SWEEP = set(SWEEP_ABLATIONS)
 
 
 def wait_deployment(name: str, proc: subprocess.Popen, log: Path, project: Path,

@@ -164,3 +164,20 @@ def test_disabled_task_is_left_out_of_every_stage():
     params = parse_params(apply_overrides(raw, {"tasks.cfimdb.enabled": "false"}))
     assert "cfimdb" not in params.tasks and set(params.tasks) == {"sst", "para", "sts"}
 
+
+
+def test_sweep_plan_names_runs_by_budget_and_merges_its_changes(tmp_path):
+    from pipeline.ablations import sweep_plan
+
+    raw = default_params_dict()
+    plan = sweep_plan(raw, ["anneal", "baseline"], None, "cpu-small", tmp_path)
+    assert list(plan) == ["anneal-cpu-small", "baseline-cpu-small"]
+    assert plan["anneal-cpu-small"]["sampler"] == "anneal"
+    assert plan["baseline-cpu-small"]["train.batches_per_epoch"] == "100"
+    assert "sampler" not in plan["baseline-cpu-small"]
+    adhoc = sweep_plan(raw, None, {"lr": {"train.lr": 0.001}}, None, None)
+    assert adhoc == {"lr": {"train.lr": "0.001"}}
+    with pytest.raises(AblationError, match="unknown ablations \\['nope'\\]"):
+        sweep_plan(raw, ["nope"], None, None, None)
+    with pytest.raises(AblationError, match="unknown budget 'gpu'"):
+        sweep_plan(raw, ["anneal"], None, "gpu", None)
