@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -37,9 +38,10 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     a hidden sibling, not the target), but it would pile up. A live writer's folder is kept.
     """
     removed = []
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp")
     for stale in target.parent.glob(f".{target.name}.*.tmp"):
-        pid = stale.name[len(target.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        match = pattern.fullmatch(stale.name)
+        if match and not _pid_alive(int(match.group(1))):
             shutil.rmtree(stale, ignore_errors=True)
             removed.append(stale)
     return removed

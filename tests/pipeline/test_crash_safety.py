@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.io import atomic_path
 from tests.conftest import tiny_params_dict
 from tests.pipeline.conftest import env, make_repo, run
 
@@ -96,3 +97,18 @@ def test_sigkill_in_each_stage_leaves_no_partial_output_and_rerun_completes(tmp_
     assert summary["resumed_from"], "train did not resume from its checkpoint"
     leftovers = [p for p in repo.rglob(".*.tmp") if ".dvc" not in p.parts and ".git" not in p.parts]
     assert leftovers == [], leftovers
+
+
+def test_staging_left_by_a_killed_writer_is_cleared_by_the_next_write(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    target = tmp_path / "out"
+    stale = tmp_path / f".out.{dead.pid}.abcd1234.tmp"
+    live = tmp_path / f".out.{os.getpid()}.efgh5678.tmp"  # a writer still at work
+    other = tmp_path / f".out.csv.{dead.pid}.ijkl9012.tmp"  # another target's staging
+    for d in (stale, live, other):
+        (d / "out").mkdir(parents=True)
+    with atomic_path(target) as staged:
+        staged.write_text("done")
+    assert target.read_text() == "done"
+    assert not stale.exists() and live.exists() and other.exists()
