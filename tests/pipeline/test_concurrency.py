@@ -1,6 +1,8 @@
 """Two queued experiments run with `dvc queue start -j 2` (issue 9, item 4).
 
-Both must finish with their own params and distinct results; every file in the DVC cache must
+Both experiments change a train param away from the baseline (so neither is served from the run
+cache) and the workers' logs must show them running at the same time. Both must finish with
+their own params and distinct results; every file in the DVC cache must
 still hash to its name; checking each experiment back out from the cache must leave the
 pipeline up to date with metrics equal to what `dvc exp show` recorded; and rerunning one of
 them alone, uncontended, must reproduce its metrics and prediction files byte for byte (so
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +25,7 @@ from tests.pipeline.conftest import commit_all, make_repo, run
 
 FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 200, "dev_size": 60,
                                                          "test_size": 30}}}
-EXPERIMENTS = {"lr-a": "train.lr=0.001", "lr-b": "train.lr=0.003"}
+EXPERIMENTS = {"lr-a": "train.lr=0.002", "lr-b": "train.lr=0.003"}  # baseline: 0.001
 OUTPUTS = ["results/eval/metrics.json", "predictions", "results/eval/predictions"]
 
 
@@ -33,6 +37,23 @@ def _wait_for_queue(repo: Path, timeout: float = 900) -> str:
             return status
         assert time.monotonic() < deadline, status
         time.sleep(3)
+
+
+def _run_spans(repo: Path) -> list[tuple[datetime, datetime]]:
+    """(received, succeeded) of each experiment task, from the DVC queue workers' logs."""
+    stamp = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+): INFO/MainProcess\] Task "
+    spans = []
+    for log in sorted((repo / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.out")):
+        text = log.read_text(errors="replace")
+        got = {}
+        for event in ("received", "succeeded"):
+            m = re.search(stamp + r"dvc\.repo\.experiments\.queue\.tasks\.run_exp\[[^]]+\] "
+                          + event, text)
+            if m:
+                got[event] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
+        if len(got) == 2:
+            spans.append((got["received"], got["succeeded"]))
+    return spans
 
 
 def _cache_is_intact(repo: Path) -> int:
@@ -87,9 +108,12 @@ def test_two_queued_experiments_run_in_parallel_and_keep_the_cache_intact(tmp_pa
     assert "Failed" not in status, status + run(repo, "dvc", "queue", "logs", "lr-a",
                                                  check=False).stdout
 
+    spans = sorted(_run_spans(repo))
+    assert len(spans) == 2, spans  # one experiment per worker
+    assert spans[1][0] < spans[0][1], f"the two experiments did not overlap: {spans}"
     found = _exp_metrics(repo)
     assert set(found) == set(EXPERIMENTS), found
-    assert found["lr-a"]["lr"] == 0.001 and found["lr-b"]["lr"] == 0.003
+    assert found["lr-a"]["lr"] == 0.002 and found["lr-b"]["lr"] == 0.003
     assert found["lr-a"]["metrics"] != found["lr-b"]["metrics"]  # distinct results
     assert _cache_is_intact(repo) > 0
 
