@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import tiny_params_dict
 from tests.pipeline.conftest import commit_all, make_repo, run
 
-FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 200, "dev_size": 60,
+FAST = {"train": {"epochs": 1}, "data": {"synthetic": {"train_size": 120, "dev_size": 40,
                                                          "test_size": 30}}}
 EXPERIMENTS = {"lr-a": "train.lr=0.002", "lr-b": "train.lr=0.003"}  # baseline: 0.001
 OUTPUTS = ["results/eval/metrics.json", "predictions", "results/eval/predictions"]
