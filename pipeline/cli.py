@@ -95,9 +95,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
         check_task,
         describe,
         load_predictor,
+        predict_file,
         predict_texts,
-        read_input,
-        write_output,
     )
 
     if args.input is None and not args.sentences:
@@ -110,10 +109,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
     check_task(predictor, args.task)
     pair = predictor.model.tasks[args.task].pair
     if args.input is not None:
-        ids, a, b = read_input(args.input, pair)
-        p = predict_texts(predictor, args.task, a, b, ids, args.batch_size)
-        write_output(args.output, p)
-        print(f"{len(ids)} predictions -> {args.output}")
+        n = predict_file(predictor, args.task, args.input, args.output, args.batch_size)
+        print(f"{n} predictions -> {args.output}")
         return
     want = 2 if pair else 1
     if len(args.sentences) != want:

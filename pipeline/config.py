@@ -122,7 +122,25 @@ class TokenizeConfig(Strict):
 class EncoderConfig(Strict):
     name: str = "minilm-l6"
     revision: str | None = None
-    trust_remote_code: bool = False
+    # Encoders allowed to run Python code from their own repository (Hugging Face
+    # ``trust_remote_code``). Off for every model unless its name is listed here, so switching
+    # ``encoder.name`` never silently carries the trust over to another model.
+    trust_remote_code: list[str] = []
+
+    @field_validator("trust_remote_code", mode="before")
+    @classmethod
+    def _named_models_only(cls, v: Any) -> Any:
+        if v is False or v is None:
+            return []
+        if v is True:
+            raise ValueError("trust_remote_code must name the models it trusts, e.g. "
+                             "[org/model]; true for every model is not allowed")
+        return v
+
+    @property
+    def trusts_remote_code(self) -> bool:
+        """Whether the selected encoder may run code from its repository."""
+        return self.name in self.trust_remote_code
 
 
 class MlmConfig(Strict):
@@ -194,6 +212,8 @@ class TrainConfig(Strict):
     checkpoint_every: int | None = Field(default=None, ge=1)  # optimizer steps; null: epoch ends
     resume: Literal["auto", "never"] = "auto"
     devices: int = Field(default=1, ge=1)  # >1: DDP processes (spawned unless under torchrun)
+    # CUDA: deterministic kernels (cuDNN/cuBLAS; slower). CPU runs are always deterministic.
+    deterministic: bool = True
 
     @field_validator("task_batch_size")
     @classmethod

@@ -8,7 +8,7 @@ with the tokenizer and ``max_length`` that train saved beside the weights, then
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,45 +98,98 @@ def describe(task: str, p: Predictions, row: int = 0) -> str:
     return f"{task}: label {int(p.pred[row])}  (probabilities {probs})"
 
 
-def read_input(path: Path, pair: bool) -> tuple[list[str], list[str], list[str] | None]:
-    """ids, sentences (and second sentences for pairs) from a CSV or TSV file with a header:
-    ``id,sentence`` or ``id,sentence1,sentence2`` (id optional: row numbers then)."""
+@dataclass
+class InputChunk:
+    """Up to ``chunk_rows`` consecutive rows of an input file."""
+
+    ids: list[str]
+    a: list[str]
+    b: list[str] | None
+
+
+def iter_input(path: Path, pair: bool, chunk_rows: int = 4096) -> Iterator[InputChunk]:
+    """Stream ids and sentences (and second sentences for pairs) from a CSV or TSV file with a
+    header ``id,sentence`` or ``id,sentence1,sentence2`` (id optional: row numbers then).
+
+    The file is read row by row and handed out ``chunk_rows`` at a time, so memory stays bounded
+    by the chunk, not the file: a file of any length can be scored. Blank lines are skipped.
+    """
     if not path.is_file():
         raise UserError(f"input file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first else ","
-    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
-    header = [h.strip() for h in (first.split(delimiter) if first else [])]
     need = ["sentence1", "sentence2"] if pair else ["sentence"]
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a "
-                        f"{'pair' if pair else 'single-sentence'} task needs a header with "
-                        f"{', '.join(['id', *need])} (found: {', '.join(header) or 'nothing'})")
-    rows = [{(k or "").strip(): v for k, v in r.items()} for r in rows]
-    ids = [r.get("id") or str(i) for i, r in enumerate(rows)] if "id" in header else \
-        [str(i) for i in range(len(rows))]
-    for i, r in enumerate(rows):
-        if any(r.get(c) is None for c in need):
-            raise UserError(f"{path}:{i + 2}: too few fields for columns {', '.join(need)}")
-    a = [r[need[0]] for r in rows]
-    b = [r["sentence2"] for r in rows] if pair else None
-    return ids, a, b
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        try:
+            first = f.readline()
+        except UnicodeDecodeError:
+            raise UserError(f"{path}:1: not UTF-8 text") from None
+        delimiter = "\t" if "\t" in first else ","
+        header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter), [])]
+        missing = [c for c in need if c not in header]
+        if missing:
+            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; a "
+                            f"{'pair' if pair else 'single-sentence'} task needs a header with "
+                            f"{', '.join(['id', *need])} (found: {', '.join(header) or 'nothing'})")
+        id_col = header.index("id") if "id" in header else None
+        cols = [header.index(c) for c in need]
+        reader = csv.reader(f, delimiter=delimiter)
+        chunk, n = InputChunk([], [], [] if pair else None), 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except UnicodeDecodeError:
+                raise UserError(f"{path}:{reader.line_num + 2}: not UTF-8 text") from None
+            except csv.Error as err:
+                raise UserError(f"{path}:{reader.line_num + 1}: {err}") from None
+            if not row:
+                continue
+            if len(row) <= max(cols):
+                raise UserError(f"{path}:{reader.line_num + 1}: too few fields for columns "
+                                f"{', '.join(need)}")
+            row_id = row[id_col] if id_col is not None and id_col < len(row) else ""
+            chunk.ids.append(row_id or str(n))
+            chunk.a.append(row[cols[0]])
+            if chunk.b is not None:
+                chunk.b.append(row[cols[1]])
+            n += 1
+            if len(chunk.ids) == chunk_rows:
+                yield chunk
+                chunk = InputChunk([], [], [] if pair else None)
+        if chunk.ids:
+            yield chunk
 
 
-def write_output(path: Path, p: Predictions) -> None:
-    """``id,prediction`` plus ``p_0..p_{C-1}`` (class probabilities) for classification."""
+def _output_header(n_classes: int) -> list[str]:
+    return ["id", "prediction", *(f"p_{c}" for c in range(n_classes))]
+
+
+def _output_rows(p: Predictions) -> Iterator[list[str]]:
+    for i, row_id in enumerate(p.ids):
+        pred = repr(float(p.pred[i])) if p.scores is None else str(int(p.pred[i]))
+        probs = [] if p.scores is None else [repr(float(v)) for v in p.scores[i]]
+        yield [row_id, pred, *probs]
+
+
+def predict_file(predictor: Predictor, task: str, src: Path, dst: Path, batch_size: int = 128,
+                 chunk_rows: int = 4096) -> int:
+    """Score every row of ``src`` into ``dst`` chunk by chunk; return the number of rows.
+
+    Output: ``id,prediction`` plus ``p_0..p_{C-1}`` (class probabilities) for classification,
+    one line per input row in input order. Written via a temporary file, so a failure halfway
+    (a bad row, a kill) leaves no partial ``dst``.
+    """
     from pipeline.io import atomic_path
 
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+    check_task(predictor, task)
+    spec = predictor.model.tasks[task]
+    n_classes = spec.output_size if spec.type == "classification" else 0
+    n = 0
+    with atomic_path(dst) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        n_cls = 0 if p.scores is None else p.scores.shape[1]
-        w.writerow(["id", "prediction", *(f"p_{c}" for c in range(n_cls))])
-        for i, row_id in enumerate(p.ids):
-            pred = repr(float(p.pred[i])) if p.scores is None else str(int(p.pred[i]))
-            probs = [] if p.scores is None else [repr(float(v)) for v in p.scores[i]]
-            w.writerow([row_id, pred, *probs])
+        w.writerow(_output_header(n_classes))
+        for chunk in iter_input(src, spec.pair, chunk_rows):
+            p = predict_texts(predictor, task, chunk.a, chunk.b, chunk.ids, batch_size)
+            w.writerows(_output_rows(p))
+            n += len(chunk.ids)
+    return n

@@ -37,6 +37,28 @@ LEADERBOARD_KEY = "leaderboard"
 LEADERBOARD_CSV = "leaderboard.csv"
 
 
+def ensure_training_limit_exists(default_slots: int = 1) -> None:
+    """Create the `dvc-training` limit (one slot) when no `serve` process has.
+
+    Prefect's ``concurrency()`` does not limit at all when the named limit is missing, so a
+    flow deployed to a work pool on a server where `serve` never ran would train two
+    experiments at once. An existing limit (e.g. `serve --max-trainings 2`) is left as it is.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(TRAINING_LIMIT)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=TRAINING_LIMIT, limit=default_slots))
+            except ObjectAlreadyExists:  # another run created it meanwhile
+                pass
+
+
 def project_path(project: str) -> Path:
     """The project folder, checked to be a DVC project (fails fast with a clear message)."""
     path = Path(project).expanduser().resolve()
@@ -107,7 +129,8 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
     name = unique_name(experiment_name(overrides, ablation.name),
                        experiment_names(exp_show(path)))
     logger.info("experiment '%s': %s", name, overrides or "no changes")
-    with concurrency(TRAINING_LIMIT, occupy=1):
+    ensure_training_limit_exists()
+    with concurrency(TRAINING_LIMIT, occupy=1, strict=True):
         dvc(path, ["exp", "run", "--temp", "-n", name,
                     *set_args(overrides, read_params(path))])
     rows = publish_leaderboard(path) if publish else leaderboard_records(path)[1]

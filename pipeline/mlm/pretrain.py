@@ -55,7 +55,7 @@ def load_mlm_model(cfg: EncoderConfig, seed: int) -> MlmModel:
             torch.manual_seed(seed)  # a fresh head starts the same on every run
             model, info = AutoModelForMaskedLM.from_pretrained(
                 src.path, attn_implementation="sdpa", output_loading_info=True,
-                **_hub_kwargs(src, cfg))
+                use_safetensors=True, **_hub_kwargs(src, cfg))
             fresh_head = any(not k.startswith(model.base_model_prefix + ".")
                              for k in info["missing_keys"])
     except (OSError, ValueError) as err:

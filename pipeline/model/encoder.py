@@ -44,6 +44,11 @@ def _minilm_path() -> str:
 BUILTIN_ENCODERS = {"minilm-l6", "tiny-random"}
 
 
+def one_line(err: BaseException) -> str:
+    """A library's multi-line message as one line (stage errors are one line, see stage.py)."""
+    return " ".join(str(err).split())
+
+
 @dataclass(frozen=True)
 class EncoderSource:
     """Where an encoder's tokenizer and weights come from."""
@@ -72,7 +77,7 @@ def resolve_encoder(cfg: EncoderConfig) -> EncoderSource:
 
 
 def _hub_kwargs(src: EncoderSource, cfg: EncoderConfig) -> dict[str, object]:
-    kw: dict[str, object] = {"trust_remote_code": cfg.trust_remote_code}
+    kw: dict[str, object] = {"trust_remote_code": cfg.trusts_remote_code}
     if src.local:
         kw["local_files_only"] = True
     else:
@@ -87,8 +92,8 @@ def load_tokenizer(cfg: EncoderConfig) -> PreTrainedTokenizerBase:
     try:
         tok = AutoTokenizer.from_pretrained(src.path, use_fast=True, **_hub_kwargs(src, cfg))
     except OSError as err:
-        raise UserError(f"cannot load the tokenizer of encoder '{cfg.name}': {err}. Built-in "
-                        f"offline names: {', '.join(sorted(BUILTIN_ENCODERS))}") from None
+        raise UserError(f"cannot load the tokenizer of encoder '{cfg.name}': {one_line(err)}. "
+                        f"Built-in offline names: {', '.join(sorted(BUILTIN_ENCODERS))}") from None
     if not tok.is_fast:
         raise UserError(f"encoder '{cfg.name}' has no fast tokenizer")
     return tok
@@ -102,8 +107,8 @@ def encoder_config(cfg: EncoderConfig) -> BertConfig:
     try:
         return AutoConfig.from_pretrained(src.path, **_hub_kwargs(src, cfg))
     except OSError as err:
-        raise UserError(f"cannot load encoder '{cfg.name}': {err}. Built-in offline names: "
-                        f"{', '.join(sorted(BUILTIN_ENCODERS))}") from None
+        raise UserError(f"cannot load encoder '{cfg.name}': {one_line(err)}. Built-in offline "
+                        f"names: {', '.join(sorted(BUILTIN_ENCODERS))}") from None
 
 
 def load_encoder(cfg: EncoderConfig, seed: int, weights_dir: str | None = None) -> PreTrainedModel:
@@ -125,13 +130,14 @@ def _load_encoder(cfg: EncoderConfig, seed: int, weights_dir: str | None) -> Pre
     kw = _hub_kwargs(src, cfg)
     if weights_dir is not None:
         return AutoModel.from_pretrained(weights_dir, local_files_only=True,
-                                         attn_implementation="sdpa", add_pooling_layer=False)
+                                         attn_implementation="sdpa", add_pooling_layer=False,
+                                         use_safetensors=True)
     if src.random_init:
         torch.manual_seed(seed)
         return AutoModel.from_config(encoder_config(cfg), attn_implementation="sdpa",
                                      add_pooling_layer=False)
     try:
         return AutoModel.from_pretrained(src.path, attn_implementation="sdpa",
-                                         add_pooling_layer=False, **kw)
+                                         add_pooling_layer=False, use_safetensors=True, **kw)
     except OSError as err:
-        raise UserError(f"cannot load encoder '{cfg.name}': {err}") from None
+        raise UserError(f"cannot load encoder '{cfg.name}': {one_line(err)}") from None

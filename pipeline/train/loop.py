@@ -35,6 +35,7 @@ from pipeline.model.multitask import MultitaskModel
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
 from pipeline.train.combine import BackwardContext, build_combiner
+from pipeline.train.determinism import configure_determinism
 from pipeline.train.precision import resolve_precision
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
@@ -124,8 +125,7 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
     loss_cfg = loss_cfg or LossConfig()
     device = dist.device_for(dist_ctx, select_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
-    if device.type == "cpu":  # bitwise-reproducible runs (and resumes) on CPU
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    configure_determinism(device, cfg.deterministic)  # bitwise-reproducible runs and resumes
     model.to(device).train()
     torch.manual_seed(seed)
     random.seed(seed)

@@ -11,9 +11,10 @@ import yaml
 from tests.conftest import ROOT, tiny_params_dict
 
 
-def run_stage(tmp_path, stage, params):
+def run_stage(tmp_path, stage, params, extra_env=None):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
 

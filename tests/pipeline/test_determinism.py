@@ -1,0 +1,129 @@
+"""Determinism (issue 9, item 5) and no secrets in outputs (item 6).
+
+Two full ``dvc repro`` runs of the same params and seed, in two separate project copies, give
+byte-identical ``results/eval/metrics.json``, prediction files (``predictions/`` and
+``results/eval/predictions/``) and model weights on CPU. Both runs see canary secrets in their
+environment; no output file, DVC cache file or log line may contain them. On CUDA,
+deterministic kernels are the ``train.deterministic`` param: the switch is tested here on any
+machine, and two CUDA trainings are compared where CUDA exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.train.determinism import configure_determinism
+from tests.conftest import tiny_params_dict
+from tests.pipeline.conftest import make_repo, run
+
+FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 200, "dev_size": 60,
+                                                         "test_size": 30}}}
+CANARIES = {"HF_TOKEN": "hf_canaryTOKEN1234567890", "AWS_SECRET_ACCESS_KEY": "canarySECRETkey42",
+            "MTB_PASSWORD": "canary-password-xyzzy"}
+COMPARED = ["results/eval/metrics.json", "results/eval/predictions", "predictions",
+            "models/multitask/model.safetensors"]
+
+
+def _digests(repo: Path) -> dict[str, str]:
+    out = {}
+    for rel in COMPARED:
+        root = repo / rel
+        for p in sorted([root] if root.is_file() else root.rglob("*")):
+            if p.is_file():
+                out[str(p.relative_to(repo))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _leaks(repo: Path, logs: str) -> list[str]:
+    found = [name for name, value in CANARIES.items() if value in logs]
+    for p in repo.rglob("*"):
+        if p.is_file() and ".git" not in p.relative_to(repo).parts[:1]:
+            data = p.read_bytes()
+            found += [f"{p.relative_to(repo)}: {n}" for n, v in CANARIES.items()
+                      if v.encode() in data]
+    return found
+
+
+@pytest.mark.slow
+def test_two_full_runs_are_byte_identical_and_leak_no_secrets(tmp_path, monkeypatch):
+    for name, value in CANARIES.items():
+        monkeypatch.setenv(name, value)
+    digests, logs = [], []
+    for name in ("a", "b"):
+        repo = make_repo(tmp_path / name, tiny_params_dict(**FAST))
+        proc = run(repo, "dvc", "repro")
+        logs.append(proc.stdout + proc.stderr)
+        digests.append(_digests(repo))
+        assert not _leaks(repo, logs[-1]), _leaks(repo, logs[-1])
+    assert len(digests[0]) >= 1 + 8 + 4, digests[0]  # metrics, 8 prediction files, per task
+    assert digests[0] == digests[1]
+
+
+@pytest.fixture
+def restore_torch_flags():
+    saved = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    yield
+    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+    if saved[4] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
+
+
+@pytest.mark.parametrize("device,param,expected", [
+    ("cpu", False, True), ("cpu", True, True), ("cuda", True, True), ("cuda", False, False)])
+def test_deterministic_mode_is_a_param_on_cuda(restore_torch_flags, monkeypatch, device, param,
+                                               expected):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    assert configure_determinism(torch.device(device), param) is expected
+    assert torch.are_deterministic_algorithms_enabled() is expected
+    assert torch.backends.cudnn.deterministic is expected
+    assert torch.backends.cudnn.benchmark is not expected
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    assert cublas == (":4096:8" if device == "cuda" and expected else None)
+
+
+def test_fit_applies_the_param(monkeypatch):
+    """The training loop hands ``train.deterministic`` to the switch (not a constant)."""
+    from pipeline.config import LossConfig
+    from pipeline.train import loop
+    from tests.unit.microtrain import micro_cfg, micro_data, micro_model
+
+    seen = []
+
+    def spy(device, deterministic):
+        seen.append((device.type, deterministic))
+        return True
+
+    monkeypatch.setattr(loop, "configure_determinism", spy)
+    cfg = micro_cfg(epochs=1, batches_per_epoch=1, deterministic=False)
+    loop.fit(micro_model(), micro_data(), micro_data(16, 1), cfg, "proportional", 0, 0,
+             {"single", "pair", "reg"}, loss_cfg=LossConfig())
+    assert seen == [("cpu", False)]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_two_cuda_trainings_match_with_deterministic_on(restore_torch_flags):
+    from pipeline.config import LossConfig
+    from pipeline.train import loop
+    from tests.unit.microtrain import micro_cfg, micro_data, micro_model
+
+    weights = []
+    for _ in range(2):
+        model = micro_model()
+        cfg = micro_cfg(epochs=1, batches_per_epoch=6, device="cuda", deterministic=True)
+        loop.fit(model, micro_data(), micro_data(16, 1), cfg, "proportional", 0, 0,
+                 {"single", "pair", "reg"}, loss_cfg=LossConfig())
+        weights.append({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k
