@@ -41,6 +41,8 @@ from pipeline.model.multitask import MultitaskModel
 from pipeline.train.loop import fit, make_optimizer, output_loss
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 
+CPU = torch.device("cpu")
+
 
 @dataclass
 class Run:
@@ -71,7 +73,7 @@ class TokenCounter:
 
     def __init__(self, encoder: torch.nn.Module) -> None:
         self.computed = 0
-        self.real = 0
+        self._sums: list[torch.Tensor] = []  # summed at the end: no device sync per call
         self._handle = encoder.register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def _hook(self, _module: torch.nn.Module, args: tuple[Any, ...],
@@ -79,10 +81,15 @@ class TokenCounter:
         mask = kwargs.get("attention_mask")
         if mask is not None:
             self.computed += mask.numel()
-            self.real += int(mask.sum())
+            self._sums.append(mask.sum())
+
+    @property
+    def real(self) -> int:
+        return int(sum(int(s) for s in self._sums))
 
     def reset(self) -> None:
-        self.computed = self.real = 0
+        self.computed = 0
+        self._sums = []
 
     def close(self) -> None:
         self._handle.remove()
@@ -184,7 +191,7 @@ def endless(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
 
 
 def run_naive(model: MultitaskModel, loaders: dict[str, DataLoader], tasks: list[str],
-              counter: TokenCounter) -> Run:
+              counter: TokenCounter, device: torch.device = CPU) -> Run:
     """Starter-code style: per-parameter AdamW, fp32, a ``loss.item()`` per step."""
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=False)
@@ -194,7 +201,7 @@ def run_naive(model: MultitaskModel, loaders: dict[str, DataLoader], tasks: list
     train_loss = 0.0
     start, cpu = time.perf_counter(), time.process_time()
     for t in tasks:
-        batch = next(its[t])
+        batch = {k: v.to(device) for k, v in next(its[t]).items()}
         opt.zero_grad()
         out = model(t, batch)
         loss = output_loss(model.tasks[t].type == "regression", out, batch["labels"])
@@ -238,11 +245,17 @@ def limit_batches(params: Params, model: MultitaskModel, sets: dict[str, TaskDat
 
 def run_limit(model: MultitaskModel, params: Params,
               batches: list[tuple[str, dict[str, torch.Tensor], int]],
-              counter: TokenCounter) -> Run:
-    """Forward + backward + (fused) AdamW step per pre-built batch; nothing else."""
+              counter: TokenCounter, device: torch.device = CPU) -> Run:
+    """Forward + backward + (fused) AdamW step per pre-built batch (already on ``device``,
+    under ``train.precision``'s autocast); nothing else."""
     from pipeline.train.combine import build_combiner
+    from pipeline.train.precision import resolve_precision
 
     model.train()
+    precision = resolve_precision(params.train.precision, device)
+    batches = [(t, {k: v.to(device) for k, v in b.items()}, n) for t, b, n in batches]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     combiner = build_combiner("sampled", {t: s.type for t, s in model.tasks.items()}, {})
     opt = make_optimizer(model, combiner, params.train)
     counter.reset()
@@ -250,12 +263,15 @@ def run_limit(model: MultitaskModel, params: Params,
     start, cpu = time.perf_counter(), time.process_time()
     for t, batch, n_tokens in batches:
         opt.zero_grad(set_to_none=True)
-        loss = output_loss(model.tasks[t].type == "regression", model(t, batch),
-                           batch["labels"])
+        with precision.autocast(device):
+            loss = output_loss(model.tasks[t].type == "regression", model(t, batch),
+                               batch["labels"])
         loss.backward()
         opt.step()
         examples += len(batch["labels"])
         tokens += n_tokens
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return Run(seconds, examples, tokens, counter.computed, counter.real,
                time.process_time() - cpu)
@@ -263,16 +279,17 @@ def run_limit(model: MultitaskModel, params: Params,
 
 # -- evaluation ---------------------------------------------------------------------------
 def run_eval_fast(model: MultitaskModel, sets: dict[str, TaskData], batch_size: int,
-                  pad_id: int) -> Run:
+                  pad_id: int, device: torch.device = CPU) -> Run:
     start, cpu = time.perf_counter(), time.process_time()
     n = 0
     for data in sets.values():
-        predict(model, data, batch_size, pad_id, torch.device("cpu"))
+        predict(model, data, batch_size, pad_id, device)
         n += len(data)
     return Run(time.perf_counter() - start, n, 0, 0, 0, time.process_time() - cpu)
 
 
-def run_eval_naive(model: MultitaskModel, loaders: dict[str, DataLoader]) -> Run:
+def run_eval_naive(model: MultitaskModel, loaders: dict[str, DataLoader],
+                   device: torch.device = CPU) -> Run:
     """Starter-code style evaluation: ``no_grad``, file order, tokenize in collate."""
     model.eval()
     start, cpu = time.perf_counter(), time.process_time()
@@ -280,7 +297,7 @@ def run_eval_naive(model: MultitaskModel, loaders: dict[str, DataLoader]) -> Run
     with torch.no_grad():
         for t, dl in loaders.items():
             for batch in dl:
-                out = model(t, {k: v for k, v in batch.items() if k != "labels"})
+                out = model(t, {k: v.to(device) for k, v in batch.items() if k != "labels"})
                 if model.tasks[t].type == "regression":
                     out.cpu().numpy()
                 else:
