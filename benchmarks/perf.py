@@ -118,6 +118,9 @@ def tokenize_bench(params: Params, prepared: Path, work: Path, repeats: int,
         "tokenize_peak_rss_mb_1x": round(mem[1]["peak_rss_mb"], 1),
         "tokenize_peak_rss_mb_10x": round(mem[10]["peak_rss_mb"], 1),
         "tokenize_rss_before_mb": round(mem[1]["rss_before_mb"], 1),
+        "tokenize_rss_growth_mb_1x": round(mem[1]["peak_rss_mb"] - mem[1]["rss_before_mb"], 1),
+        "tokenize_rss_growth_mb_10x": round(mem[10]["peak_rss_mb"] - mem[10]["rss_before_mb"],
+                                            1),
         "tokenize_peak_mem_ratio_10x": round(mem[10]["peak_rss_mb"] / mem[1]["peak_rss_mb"], 3),
     })
     return res
@@ -292,8 +295,10 @@ def markdown(r: dict[str, Any]) -> str:
             f"{r['tokenize_limit_rows_per_s']:,} rows/s. Peak RSS of a fresh process "
             f"tokenizing `{r['tokenize_rss_task']}` train: {r['tokenize_peak_rss_mb_1x']} MB at "
             f"{r['tokenize_rss_rows_1x']:,} rows, {r['tokenize_peak_rss_mb_10x']} MB at "
-            f"{r['tokenize_rss_rows_10x']:,} rows (RSS before tokenizing: "
-            f"{r['tokenize_rss_before_mb']} MB).",
+            f"{r['tokenize_rss_rows_10x']:,} rows (RSS with torch, transformers and the "
+            f"tokenizer loaded, before tokenizing: {r['tokenize_rss_before_mb']} MB; growth "
+            f"while tokenizing {r['tokenize_rss_growth_mb_1x']} MB at 1x, "
+            f"{r['tokenize_rss_growth_mb_10x']} MB at 10x; the peak is reset after loading).",
         ]
     if "noop_repro_s" in r:
         lines += [

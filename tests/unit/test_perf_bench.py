@@ -81,6 +81,7 @@ def test_results_render_every_acceptance_line():
         "tokenize_limit_rows_per_s": 110, "tokenize_rss_task": "para",
         "tokenize_peak_rss_mb_1x": 600, "tokenize_peak_rss_mb_10x": 600,
         "tokenize_rss_rows_1x": 10, "tokenize_rss_rows_10x": 100, "tokenize_rss_before_mb": 400,
+        "tokenize_rss_growth_mb_1x": 50, "tokenize_rss_growth_mb_10x": 60,
         "noop_repro_s": 1.0, "noop_repro_runs_s": [1.0], "first_repro_s": 50,
         "first_repro_stages_s": {"train": 30}, "sampler_rerun_s": 40,
         "sampler_rerun_stages_s": {"train": 30, "evaluate": 8, "export": 2},
