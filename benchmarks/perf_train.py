@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from pipeline.config import Params
-from pipeline.data.batching import BatchStream, TaskData
+from pipeline.data.batching import BatchStream, Ragged, TaskData, pad_rows
 from pipeline.inference import predict
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train.loop import fit, make_optimizer, output_loss
@@ -138,11 +138,29 @@ def run_fast(model: MultitaskModel, params: Params, sets: dict[str, TaskData], s
 
 
 # -- naive loop -------------------------------------------------------------------------
+def take(data: TaskData, idx: np.ndarray) -> TaskData:
+    """The rows ``idx`` of ``data`` as a TaskData of their own (real tokens only)."""
+    cols = {}
+    for name, col in data.columns.items():
+        ids, lens = pad_rows(col, idx, 0)
+        real = np.arange(ids.shape[1])[None, :] < lens[:, None]
+        cols[name] = Ragged(ids[real].astype(np.int32),
+                            np.concatenate([[0], np.cumsum(lens)]).astype(np.int64))
+    return TaskData(data.task, [data.ids[i] for i in idx], data.labels[idx], cols)
+
+
+def every_kth(n: int, fraction: float) -> np.ndarray:
+    """An evenly spread ``fraction`` of ``n`` rows (keeps each split's share of the work)."""
+    return np.arange(0, n, max(round(1 / fraction), 1))
+
+
 class RawRows(torch.utils.data.Dataset):
     """Untokenized rows of one task (what the starter code's datasets hold)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, rows: np.ndarray | None = None) -> None:
         t = pq.read_table(path, columns=["text_a", "text_b", "label"])
+        if rows is not None:
+            t = t.take(rows)
         self.a = t.column("text_a").to_pylist()
         self.b = t.column("text_b").to_pylist()
         self.labels = t.column("label").to_pylist()
@@ -174,10 +192,11 @@ def naive_collate(tok: PreTrainedTokenizerBase, max_length: int, pair: bool,
 
 def naive_loaders(prepared: Path, model: MultitaskModel, tok: PreTrainedTokenizerBase,
                   max_length: int, batch_size: int, split: str, shuffle: bool,
-                  seed: int) -> dict[str, DataLoader]:
+                  seed: int, rows: dict[str, np.ndarray] | None = None
+                  ) -> dict[str, DataLoader]:
     out = {}
     for t, spec in model.tasks.items():
-        ds = RawRows(prepared / t / f"{split}.parquet")
+        ds = RawRows(prepared / t / f"{split}.parquet", (rows or {}).get(t))
         out[t] = DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
                             collate_fn=naive_collate(tok, max_length, spec.pair,
                                                      spec.type == "regression"),
