@@ -127,7 +127,8 @@ def tokenize_bench(params: Params, prepared: Path, work: Path, repeats: int,
 
 
 def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
-                repeats: int, eval_repeats: int, eval_fraction: float) -> dict[str, Any]:
+                repeats: int, eval_repeats: int, eval_fraction: float,
+                eval_min: int) -> dict[str, Any]:
     """Items 2-4: fast vs naive vs limit training, padding efficiency, eval vs naive."""
     import resource
 
@@ -137,10 +138,11 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
     model = build_model(params)
     state = pt.snapshot(model)
     train_sets = load_split(tokenized, model.tasks, "train")
-    # Evaluation: an evenly spread fraction of every dev split, so the tasks weigh in the
-    # evaluate stage's proportions (para's 10,000 pairs most) at a fraction of the time.
+    # Evaluation: an evenly spread fraction of every dev split (para's 10,000 pairs weigh
+    # most, as in the evaluate stage), at least EVAL_MIN_ROWS rows of each (or all of it).
     full_dev = load_split(tokenized, model.tasks, "dev")
-    dev_rows = {t: pt.every_kth(len(d), eval_fraction) for t, d in full_dev.items()}
+    dev_rows = {t: pt.every_kth(len(d), eval_fraction, eval_min)
+                for t, d in full_dev.items()}
     dev_sets = {t: pt.take(d, dev_rows[t]) for t, d in full_dev.items()}
     sizes = {t: len(d) for t, d in train_sets.items()}
     tasks = pt.plan(params, sizes, steps, params.seed)
@@ -212,7 +214,7 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
     counter.close()
     res.update({
         "eval_examples": sum(len(d) for d in dev_sets.values()), "eval_batch_size": ebs,
-        "eval_fraction": eval_fraction,
+        "eval_fraction": eval_fraction, "eval_min_rows": eval_min,
         "eval_examples_per_task": {t: len(d) for t, d in dev_sets.items()},
         "eval_examples_per_s": round(med(ev["fast"]), 1),
         "eval_naive_examples_per_s": round(med(ev["naive"]), 1),
@@ -288,8 +290,9 @@ def markdown(r: dict[str, Any]) -> str:
             f"The naive loop's encoder computed "
             f"{r['train_computed_tokens_naive_over_fast']}x the pipeline's tokens per example.",
             "",
-            f"Evaluation over every {round(1 / r['eval_fraction'])}th row of each dev split "
-            f"({r['eval_examples']} rows: {r['eval_examples_per_task']}; batch "
+            f"Evaluation over an evenly spread {r['eval_fraction']:.3g} of each dev split, at "
+            f"least {r['eval_min_rows']} rows ({r['eval_examples']} rows: "
+            f"{r['eval_examples_per_task']}; batch "
             f"{r['eval_batch_size']}): "
             f"pipeline `predict` {r['eval_examples_per_s']} ex/s, naive "
             f"{r['eval_naive_examples_per_s']} ex/s. Peak RSS of the benchmark process after "
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int,
                     help="training steps per loop and repeat (default 4: one per task)")
     ap.add_argument("--repeats", type=int,
-                    help="repeats of the training comparison (default 10; quick 1); the "
+                    help="repeats of the training comparison (default 8; quick 1); the "
                          "tokenize and eval comparisons use a third as many, at least one")
     ap.add_argument("--only", nargs="*", choices=["tokenize", "train", "dvc"],
                     help="run only these parts (the recorded run runs all)")
@@ -344,7 +347,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--json", default=str(RESULTS_JSON))
     args = ap.parse_args(argv)
     steps = args.steps or 4
-    repeats = args.repeats or (1 if args.quick else 10)
+    repeats = args.repeats or (1 if args.quick else 8)
     short = max(repeats // 3, 1)
     parts = set(args.only or ["tokenize", "train", "dvc"])
     torch.use_deterministic_algorithms(True, warn_only=True)  # as `fit` sets it on CPU, for
@@ -360,7 +363,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tokenize_all(work / "prepared", work / "tok", params.tasks,
                      load_tokenizer(params.encoder), params.tokenize, params.encoder.name)
         res.update(train_bench(params, work / "prepared", work / "tok", steps, repeats,
-                               short, 1 / 32 if args.quick else 1 / 8))
+                               short, 1 / 32 if args.quick else 1 / 8,
+                               100 if args.quick else 400))
     if "dvc" in parts:
         for attempt in (1, 2):  # the shared machine's other jobs have killed a stage once
             try:

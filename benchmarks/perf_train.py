@@ -149,9 +149,10 @@ def take(data: TaskData, idx: np.ndarray) -> TaskData:
     return TaskData(data.task, [data.ids[i] for i in idx], data.labels[idx], cols)
 
 
-def every_kth(n: int, fraction: float) -> np.ndarray:
-    """An evenly spread ``fraction`` of ``n`` rows (keeps each split's share of the work)."""
-    return np.arange(0, n, max(round(1 / fraction), 1))
+def every_kth(n: int, fraction: float, at_least: int = 0) -> np.ndarray:
+    """An evenly spread ``fraction`` of ``n`` rows, but at least ``at_least`` (or all)."""
+    k = min(max(round(n * fraction), at_least), n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64)) if k else np.arange(0)
 
 
 class RawRows(torch.utils.data.Dataset):

@@ -25,7 +25,8 @@ COLUMNS = {
 }
 
 
-UNIT_CHUNKS = 2  # length-sorted encoder calls per siamese pair batch
+UNIT_CHUNKS = 2  # length-sorted encoder calls per siamese pair batch, at least ...
+UNIT_CHUNK_ROWS = 64  # ... and as many as keep each call to this many distinct sentences
 
 
 @dataclass
@@ -146,7 +147,8 @@ def pair_units(a: Ragged, b: Ragged, idx: np.ndarray, pad_id: int,
     position = np.empty(len(first), dtype=np.int64)
     position[np.argsort(lens[first], kind="stable")] = np.arange(len(first))
     out: dict[str, torch.Tensor] = {}
-    for k, part in enumerate(np.array_split(order, min(chunks, len(order)))):
+    n_chunks = max(chunks, -(-len(order) // UNIT_CHUNK_ROWS))
+    for k, part in enumerate(np.array_split(order, min(n_chunks, len(order)))):
         w = int(lens[part].max())
         out[f"u{k}_input_ids"] = torch.from_numpy(both[part, :w])
         out[f"u{k}_attention_mask"] = torch.from_numpy(

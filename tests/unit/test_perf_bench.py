@@ -37,6 +37,8 @@ def test_limit_batches_hold_only_real_tokens():
 def test_take_keeps_the_rows_tokens():
     data = micro_data()["pair"]
     idx = pt.every_kth(len(data), 0.25)
+    assert len(pt.every_kth(len(data), 0.01, at_least=5)) == 5
+    assert len(pt.every_kth(10, 0.5, at_least=100)) == 10
     sub = pt.take(data, idx)
     assert len(sub) == len(idx) and sub.ids == [data.ids[i] for i in idx]
     for name, col in data.columns.items():
@@ -86,7 +88,7 @@ def test_results_render_every_acceptance_line():
         "train_naive_examples_per_s": 6, "train_limit_examples_per_s": 11,
         "train_tokens_per_s": 300, "train_naive_tokens_per_s": 200,
         "train_limit_tokens_per_s": 330, "train_computed_tokens_naive_over_fast": 1.6,
-        "eval_examples": 100, "eval_fraction": 0.125,
+        "eval_examples": 100, "eval_fraction": 0.125, "eval_min_rows": 10,
         "eval_examples_per_task": {"sst": 100}, "eval_batch_size": 128, "eval_examples_per_s": 50,
         "eval_naive_examples_per_s": 20, "eval_vs_naive": 2.5, "train_peak_rss_mb": 900,
         "tokenize_vs_naive": 3.0, "tokenize_vs_limit": 0.9, "tokenize_peak_mem_ratio_10x": 1.0,
