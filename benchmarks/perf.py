@@ -324,7 +324,43 @@ def markdown(r: dict[str, Any]) -> str:
         ]
     lines += ["", "GPU variant (`python -m benchmarks.perf_gpu`: bf16, compile on/off, "
               "bert-base-uncased when available): figures pending a GPU machine."]
+    notes = unmet_notes(r)
+    if notes:
+        lines += ["", "### Why a target is not met", "", *notes]
     return "\n".join(lines)
+
+
+def unmet_notes(r: dict[str, Any]) -> list[str]:
+    """For each acceptance line this run missed, what the figures say about why."""
+    notes = []
+    met = {name[0]: ok for name, _, ok in verdicts(r)}
+    if met.get("3") is False:
+        us = {k: 1e6 / r[f"tokenize{k}_rows_per_s"] for k in ("", "_naive", "_limit")}
+        notes.append(
+            f"- Tokenize vs naive: a row costs {us['_naive']:.0f} us through the per-row "
+            f"`apply` path (I/O included) and {us['_limit']:.0f} us inside one batched call: "
+            "the per-call Python overhead of the transformers fast tokenizer is small next to "
+            "the Rust tokenization itself (single-threaded, `TOKENIZERS_PARALLELISM=false`; "
+            "the cfimdb reviews of ~950 characters dominate), so even the batched-call limit "
+            f"is only {r['tokenize_limit_rows_per_s'] / r['tokenize_naive_rows_per_s']:.1f}x "
+            "the naive path and 10x over it is out of reach for any batching on this input. "
+            f"The stage runs at {r['tokenize_vs_limit']}x the limit (chunked reads, int32 "
+            "Arrow columns and zstd Parquet writes are the rest).")
+    if met.get("1") is False:
+        notes.append(
+            f"- Training: the naive loop's encoder computed "
+            f"{r['train_computed_tokens_naive_over_fast']}x the pipeline's tokens per example, "
+            "which bounds what removing padding can give; round_robin gives cfimdb a quarter "
+            "of the steps and its reviews (truncated at 128 tokens) fill their batches in "
+            "both loops, so its steps (over half the compute) cannot get faster. Ratios of "
+            "single repeats swing widely on this shared machine; the figure is the median.")
+    if met.get("5") is False:
+        notes.append(
+            "- Evaluation: the gain comes from length-sorted batches and from encoding each "
+            "distinct sentence once; with a batch of 128 and a few hundred rows per task, a "
+            "task has only a handful of batches to sort into (sst's 400 rows are 4 batches), "
+            "and cfimdb's 128-token reviews have no padding to remove.")
+    return notes
 
 
 def _stages(stages: dict[str, float]) -> str:
@@ -343,9 +379,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "tokenize and eval comparisons use a third as many, at least one")
     ap.add_argument("--only", nargs="*", choices=["tokenize", "train", "dvc"],
                     help="run only these parts (the recorded run runs all)")
+    ap.add_argument("--render", action="store_true",
+                    help="only re-write results.md's section from --json (no measuring)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
     ap.add_argument("--json", default=str(RESULTS_JSON))
     args = ap.parse_args(argv)
+    if args.render:  # re-write the section from the recorded figures; measures nothing
+        res = json.loads(Path(args.json).read_text())
+        write_section("perf", markdown(res), Path(args.out))
+        return res
     steps = args.steps or 4
     repeats = args.repeats or (1 if args.quick else 8)
     short = max(repeats // 3, 1)

@@ -108,3 +108,14 @@ def test_results_render_every_acceptance_line():
     assert [v[2] for v in verdicts] == [True, True, False, True, True, True]
     text = perf.markdown(r)
     assert "| NO |" in text and "pending a GPU" in text
+    assert "Why a target is not met" in text and "Tokenize vs naive" in text
+    assert "- Training" not in text  # only missed lines are explained
+
+
+def test_render_rewrites_the_section_from_recorded_figures(tmp_path: Path, monkeypatch):
+    figures = {"date": "d", "commit": "c", "machine": "m", "torch": "2", "torch_threads": 1,
+               "command": "python -m benchmarks.perf"}
+    (tmp_path / "r.json").write_text(__import__("json").dumps(figures))
+    out = tmp_path / "results.md"
+    perf.main(["--render", "--json", str(tmp_path / "r.json"), "--out", str(out)])
+    assert "<!-- section: perf -->" in out.read_text()
