@@ -1,7 +1,7 @@
 """Performance benchmark: every figure of issue 8 from one command, as ratios within one run.
 
-    python -m benchmarks.perf            # full run (~10 min on 2 CPU cores)
-    python -m benchmarks.perf --quick    # smaller inputs and one repeat (~2 min)
+    python -m benchmarks.perf            # full run (~25 min on 2 shared CPU cores)
+    python -m benchmarks.perf --quick    # smaller inputs and one repeat (~5 min there)
 
 On the real CS224N data (``--data``, default ``$MTB_CS224N_DIR`` or ../shared/data/cs224n)
 with ``minilm-l6`` on the CPU it measures:
@@ -382,7 +382,7 @@ def _stages(stages: dict[str, float]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small inputs, one repeat (~2 min)")
+    ap.add_argument("--quick", action="store_true", help="small inputs, one repeat")
     ap.add_argument("--data", default=os.environ.get("MTB_CS224N_DIR",
                                                      str(ROOT.parent / "shared/data/cs224n")))
     ap.add_argument("--steps", type=int,
