@@ -214,6 +214,11 @@ class TrainConfig(Strict):
     devices: int = Field(default=1, ge=1)  # >1: DDP processes (spawned unless under torchrun)
     # CUDA: deterministic kernels (cuDNN/cuBLAS; slower). CPU runs are always deterministic.
     deterministic: bool = True
+    # Batches of rows of similar length (shuffled within pools of 50 batches, batch order
+    # shuffled), so each batch pads little; the sampler's task proportions are unchanged.
+    length_bucketing: bool = True
+    # torch.compile the encoder (dynamic shapes); pays a compile time up front.
+    compile: bool = False
 
     @field_validator("task_batch_size")
     @classmethod

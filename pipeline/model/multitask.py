@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
@@ -102,6 +103,23 @@ class MultitaskModel(nn.Module):
             self.adapter_ctx.task, self.adapter_ctx.mask = None, None
         return Encoded(states, attention_mask, self.pool(states, attention_mask))
 
+    def encode_units(self, task: str, batch: dict[str, torch.Tensor]) -> tuple[Encoded, Encoded]:
+        """Both sides of a siamese pair batch from its distinct sentences (``pair_units``):
+        each distinct sentence is encoded once, in length-sorted chunks, and the results are
+        gathered back to the ``a`` and ``b`` rows."""
+        parts = [self.encode(task, batch[f"u{k}_input_ids"], batch[f"u{k}_attention_mask"])
+                 for k in range(len(batch)) if f"u{k}_input_ids" in batch]
+        width = max(p.states.shape[1] for p in parts)
+        states = torch.cat([F.pad(p.states, (0, 0, 0, width - p.states.shape[1]))
+                            for p in parts])
+        mask = torch.cat([F.pad(p.mask, (0, width - p.mask.shape[1])) for p in parts])
+        pooled = torch.cat([p.pooled for p in parts])
+
+        def side(rows: torch.Tensor) -> Encoded:
+            return Encoded(states[rows], mask[rows], pooled[rows])
+
+        return side(batch["a_unit"]), side(batch["b_unit"])
+
     def forward(self, task: str, batch: dict[str, torch.Tensor],
                 embeds: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Logits (B, C) for classification, scores (B,) in the label range for regression.
@@ -111,10 +129,13 @@ class MultitaskModel(nn.Module):
         spec = self.tasks[task]
         e = embeds or {}
         if spec.siamese:
-            a = self.encode(task, batch["a_input_ids"], batch["a_attention_mask"],
-                            inputs_embeds=e.get("a_"))
-            b = self.encode(task, batch["b_input_ids"], batch["b_attention_mask"],
-                            inputs_embeds=e.get("b_"))
+            if not e and "a_unit" in batch:
+                a, b = self.encode_units(task, batch)
+            else:
+                a = self.encode(task, batch["a_input_ids"], batch["a_attention_mask"],
+                                inputs_embeds=e.get("a_"))
+                b = self.encode(task, batch["b_input_ids"], batch["b_attention_mask"],
+                                inputs_embeds=e.get("b_"))
             out = self.heads[task](a, b)
         else:
             a = self.encode(task, batch["input_ids"], batch["attention_mask"],

@@ -24,6 +24,9 @@ def configure_determinism(device: torch.device, deterministic: bool) -> bool:
     if on and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(on, warn_only=True)
+    # ... without its debugging aid of NaN-filling every new tensor: it changes no result and
+    # cost ~0.5 s of CPU per step on minilm-l6.
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = not on
     return on
