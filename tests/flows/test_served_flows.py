@@ -158,7 +158,7 @@ def test_experiment_from_the_api(served):
 
 @pytest.mark.parametrize("ablation, reason", [
     ({"overrides": {"sampler": "anel"}}, "unknown sampler 'anel'; valid choices: anneal"),
-    ({"overrides": {"train.nope": "1"}}, "unknown params key 'train.nope'"),
+    ({"overrides": {"train.nope": "1"}}, "train.nope: unknown key"),
     ({"lr": 1e-4, "overrides": {"optimizer.name": "adam"}}, "'optimizer' is not in the top level"),
 ])
 def test_invalid_ablation_fails_before_dvc(served, ablation, reason):
