@@ -112,6 +112,7 @@ def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
             continue
         by_report.setdefault(spec.report, []).append(name)
     count = 0
+    tally: dict[str, list[str]] = {}
     for report, names in by_report.items():
         lines += ["", f"## {report}", "",
                   "| ablation | what it tests | sst acc | para acc | sts r | overall | Δ overall"
@@ -126,7 +127,14 @@ def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
                 f"{_fmt(_score(row, SCORES['para']))} | {_fmt(_score(row, SCORES['sts']))} | "
                 f"{_fmt(overall, 4)} | {'' if delta is None else f'{delta:+.4f}'} | "
                 f"{_seconds(row)} | {spec.claim or ''} | {verdict(spec.expect, row, base)} |")
+            tally.setdefault(verdict(spec.expect, row, base), []).append(name)
             count += 1
+    lines += ["", "## Agreement with the reports", ""]
+    lines += [f"- {kind}: {len(names)} ({', '.join(names)})"
+              for kind, names in sorted(tally.items())]
+    best = max(ran, key=lambda n: _score(ran[n], "overall") or -1.0)
+    lines += ["", f"Highest dev overall under `{budget}`: `{best}` "
+                  f"({_fmt(_score(ran[best], 'overall'), 4)})."]
     return "\n".join(line for line in lines if line is not None) + "\n", count
 
 

@@ -181,3 +181,13 @@ def test_sweep_plan_names_runs_by_budget_and_merges_its_changes(tmp_path):
         sweep_plan(raw, ["nope"], None, None, None)
     with pytest.raises(AblationError, match="unknown budget 'gpu'"):
         sweep_plan(raw, ["anneal"], None, "gpu", None)
+
+
+def test_table_tallies_agreement_and_names_the_best_run():
+    rows = [_row("baseline-cpu-small", 0.40, 0.70, 0.30),
+            _row("anneal-cpu-small", 0.45, 0.72, 0.35),
+            _row("lora-cpu-small", 0.45, 0.75, 0.40)]
+    text, n = render(rows, default_params_dict(), "cpu-small")
+    assert n == 2
+    assert "- agree: 1 (anneal)" in text and "- disagree: 1 (lora)" in text
+    assert "Highest dev overall under `cpu-small`: `lora`" in text
