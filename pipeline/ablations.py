@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import AblationSpec, BudgetSpec, parse_params
+from pipeline.dvc_env import dvc_env
 from pipeline.errors import UserError
 from pipeline.flows.ablation import (
     AblationError,
@@ -66,6 +67,18 @@ def budget_overrides(budget: BudgetSpec, name: str, data_dir: Path | None) -> di
     return out
 
 
+def named_budget_overrides(raw: dict[str, Any], budget: str | None,
+                           data_dir: Path | None) -> dict[str, str]:
+    """``budget``'s ``-S`` values from params.yaml's ``budgets:`` (None: no budget, none)."""
+    if budget is None:
+        return {}
+    budgets = declared_budgets(raw)
+    if budget not in budgets:
+        raise AblationError(f"unknown budget '{budget}'; declared: "
+                            f"{', '.join(sorted(budgets))}")
+    return budget_overrides(budgets[budget], budget, data_dir)
+
+
 def expand(raw: dict[str, Any], ablation: str, budget: str | None,
            data_dir: Path | None = None) -> dict[str, str]:
     """The validated ``-S`` overrides of one ablation under one budget (None: no budget).
@@ -73,16 +86,11 @@ def expand(raw: dict[str, Any], ablation: str, budget: str | None,
     Budget first, then the ablation's own changes (which win on a shared key). Unknown names
     list the declared ones; a bad key or value fails here, before any DVC work.
     """
-    ablations, budgets = declared_ablations(raw), declared_budgets(raw)
+    ablations = declared_ablations(raw)
     if ablation not in ablations:
         raise AblationError(f"unknown ablation '{ablation}'; declared: "
                             f"{', '.join(sorted(ablations))}")
-    overrides: dict[str, str] = {}
-    if budget is not None:
-        if budget not in budgets:
-            raise AblationError(f"unknown budget '{budget}'; declared: "
-                                f"{', '.join(sorted(budgets))}")
-        overrides.update(budget_overrides(budgets[budget], budget, data_dir))
+    overrides = named_budget_overrides(raw, budget, data_dir)
     overrides.update({k: yaml_scalar(v) for k, v in ablations[ablation].changes.items()})
     try:
         apply_overrides(raw, overrides)
@@ -131,12 +139,7 @@ def sweep_plan(raw: dict[str, Any], names: list[str] | None,
         declared = {n: declared[n] for n in names}
     if not declared:
         raise AblationError("no ablations to run (params.yaml has no 'ablations:' section)")
-    shared: dict[str, str] = {}
-    if budget is not None:
-        budgets = declared_budgets(raw)
-        if budget not in budgets:
-            raise AblationError(f"unknown budget '{budget}'; declared: {sorted(budgets)}")
-        shared = budget_overrides(budgets[budget], budget, data_dir)
+    shared = named_budget_overrides(raw, budget, data_dir)
     return {run_name(n, budget): {**shared, **changes} for n, changes in declared.items()}
 
 
@@ -169,7 +172,7 @@ class ExperimentRun:
 
 def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, text=True,
-                          capture_output=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+                          capture_output=True, env=dvc_env())
 
 
 def existing_experiments(project: Path) -> set[str]:
@@ -195,7 +198,7 @@ def run_experiment(project: Path, name: str, overrides: dict[str, str], params: 
     cmd = [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name,
            *set_args(overrides, params)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=project, env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    proc = subprocess.Popen(cmd, cwd=project, env=dvc_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     assert proc.stdout is not None

@@ -7,7 +7,6 @@ experiment's own result and is never retried, so its error goes straight to the 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -16,6 +15,8 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
+
+from pipeline.dvc_env import dvc_env
 
 # What DVC prints when another DVC process holds the repo lock.
 LOCK_MARKERS = ("Unable to acquire lock", "lock is held")
@@ -35,14 +36,6 @@ def dvc_executable() -> list[str]:
     return [str(beside)] if beside.exists() else ["dvc"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
 def run_dvc(project: Path, args: Sequence[str], *, stream: bool = True) -> str:
     """Run `dvc <args>` in `project`, log each output line, return the whole output.
 
@@ -53,7 +46,7 @@ def run_dvc(project: Path, args: Sequence[str], *, stream: bool = True) -> str:
     cmd = [*dvc_executable(), *args]
     logger.info("$ %s  (in %s)", " ".join(cmd[-len(args) - 1:]), project)
     try:
-        proc = subprocess.Popen(cmd, cwd=project, env=_env(), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=project, env=dvc_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
     except OSError as err:
         raise DvcInfraError(f"could not start dvc in {project}: {err}") from err
