@@ -135,7 +135,7 @@ def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
     best = max(ran, key=lambda n: _score(ran[n], "overall") or -1.0)
     lines += ["", f"Highest dev overall under `{budget}`: `{best}` "
                   f"({_fmt(_score(ran[best], 'overall'), 4)})."]
-    return "\n".join(line for line in lines if line is not None) + "\n", count
+    return "\n".join(lines) + "\n", count
 
 
 def write_ablation_table(leaderboard: Path, raw: dict[str, Any], budget: str, out: Path,
