@@ -49,7 +49,7 @@ PoolingName = registered("pooling", "pipeline.model.pooling", "POOLINGS")
 HeadName = registered("head", "pipeline.model.heads", "HEADS")
 AdapterName = registered("adapter", "pipeline.model.adapters", "ADAPTERS")
 ScheduleName = registered("schedule", "pipeline.train.schedules", "SCHEDULES")
-PrecisionName = registered("precision", "pipeline.train.precision", "PRECISIONS")
+PrecisionName = registered("precision", "pipeline.train.precision", "CHOICES")
 CombineName = registered("loss combination", "pipeline.train.combine", "COMBINERS")
 SamplerName = registered("sampler", "pipeline.train.samplers", "SAMPLERS")
 
@@ -117,6 +117,8 @@ class DataConfig(Strict):
 class TokenizeConfig(Strict):
     max_length: int = Field(default=128, ge=8, le=512)
     batch_size: int = Field(default=2000, ge=1)
+    # Batched tokenizer calls use every core (the Rust thread pool); false: one core.
+    parallel: bool = True
 
 
 class EncoderConfig(Strict):
@@ -207,7 +209,7 @@ class TrainConfig(Strict):
     schedule: ScheduleName = "linear"
     lr_decay: float = Field(default=0.5, gt=0, le=1)  # exponential schedule: factor per epoch
     grad_accum_steps: int = Field(default=1, ge=1)
-    precision: PrecisionName = "fp32"
+    precision: PrecisionName = "auto"
     early_stopping_patience: int | None = Field(default=None, ge=1)
     checkpoint_every: int | None = Field(default=None, ge=1)  # optimizer steps; null: epoch ends
     resume: Literal["auto", "never"] = "auto"

@@ -88,9 +88,11 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
     from pipeline.io import atomic_path, read_json, write_json, write_parquet
     from pipeline.model.multitask import MultitaskModel
     from pipeline.plots import DevResult, write_plots
+    from pipeline.predict import model_precision
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = MultitaskModel.load(model_dir, device)
+    precision = model_precision(model_dir, device)  # as training scored dev
     pad_id = int(read_json(tokenized / "meta.json")["pad_token_id"])
     per_task: dict[str, dict[str, float]] = {}
     dev_results: dict[str, DevResult] = {}
@@ -105,7 +107,7 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
                 if not path.is_file():
                     continue
                 data = load_task_data(path, task, model.tasks[task].encoding)
-                p = predict(model, data, batch_size, pad_id, device)
+                p = predict(model, data, batch_size, pad_id, device, precision)
                 cols: dict[str, Any] = {"id": pa.array(p.ids, pa.string()),
                                         "prediction": pa.array(p.pred)}
                 if p.scores is not None:

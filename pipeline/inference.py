@@ -9,6 +9,7 @@ import torch
 
 from pipeline.data.batching import TaskData, collate, eval_batches
 from pipeline.model.multitask import MultitaskModel
+from pipeline.train.precision import PRECISIONS, Precision
 
 
 @dataclass
@@ -20,7 +21,9 @@ class Predictions:
 
 @torch.inference_mode()
 def predict(model: MultitaskModel, data: TaskData, batch_size: int, pad_id: int,
-            device: torch.device) -> Predictions:
+            device: torch.device, precision: Precision = PRECISIONS["fp32"]) -> Predictions:
+    """Score ``data`` in length-sorted batches under ``precision``'s autocast (the model
+    was trained under it, so dev scores during training and after it agree)."""
     spec = model.tasks[data.task]
     was_training = model.training
     model.eval()
@@ -30,7 +33,8 @@ def predict(model: MultitaskModel, data: TaskData, batch_size: int, pad_id: int,
     for idx in eval_batches(data, batch_size):
         batch = {k: v.to(device) for k, v in collate(data, idx, pad_id, regression).items()
                  if k != "labels"}
-        y = model(data.task, batch).float()
+        with precision.autocast(device):
+            y = model(data.task, batch).float()
         if regression:
             out[idx] = y.cpu().numpy()
         else:

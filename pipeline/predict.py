@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from pipeline.errors import UserError
 from pipeline.inference import Predictions
 from pipeline.model.multitask import MultitaskModel
+from pipeline.train.precision import Precision
 
 TOKENIZER_DIR = "tokenizer"
 INFERENCE_CONFIG = "inference.json"
@@ -31,6 +32,7 @@ class Predictor:
     tokenizer: PreTrainedTokenizerBase
     max_length: int
     device: torch.device
+    precision: Precision  # the training's train.precision, resolved for ``device``
 
 
 def load_predictor(model_dir: Path, device: str | None = None) -> Predictor:
@@ -50,7 +52,19 @@ def load_predictor(model_dir: Path, device: str | None = None) -> Predictor:
     model = MultitaskModel.load(model_dir, dev)
     tok = AutoTokenizer.from_pretrained(str(model_dir / TOKENIZER_DIR), local_files_only=True)
     cfg = read_json(model_dir / INFERENCE_CONFIG)
-    return Predictor(model, tok, int(cfg["max_length"]), dev)
+    return Predictor(model, tok, int(cfg["max_length"]), dev, model_precision(model_dir, dev))
+
+
+def model_precision(model_dir: Path, device: torch.device) -> Precision:
+    """The precision a saved model is scored in: its training's ``train.precision``
+    (``auto`` resolved for ``device``; models saved before it was recorded: fp32)."""
+    from pipeline.io import read_json
+    from pipeline.train.precision import resolve_precision
+
+    cfg = read_json(model_dir / INFERENCE_CONFIG)
+    name = str(cfg.get("precision", "fp32"))
+    return resolve_precision("auto" if name == "fp16" and device.type != "cuda" else name,
+                             device)
 
 
 def check_task(predictor: Predictor, task: str) -> None:
@@ -87,7 +101,8 @@ def predict_texts(predictor: Predictor, task: str, texts_a: Sequence[str],
     tokenized = tokenize_table(table, cfg, predictor.tokenizer, predictor.max_length)
     data = task_data_from_table(tokenized, task, spec.encoding)
     pad = predictor.tokenizer.pad_token_id
-    return predict(predictor.model, data, batch_size, int(pad or 0), predictor.device)
+    return predict(predictor.model, data, batch_size, int(pad or 0), predictor.device,
+                   predictor.precision)
 
 
 def describe(task: str, p: Predictions, row: int = 0) -> str:

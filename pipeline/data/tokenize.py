@@ -10,7 +10,11 @@ identical inputs and params, so DVC does not rerun downstream stages needlessly.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +23,63 @@ from transformers import PreTrainedTokenizerBase
 
 from pipeline.config import SPLITS, TaskConfig, TokenizeConfig
 from pipeline.io import atomic_path, write_json
+
+PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
+
+
+@contextmanager
+def rust_parallelism(enabled: bool) -> Iterator[None]:
+    """Let the Rust tokenizer spread each batched call over every core (or not) meanwhile.
+
+    The stages default ``TOKENIZERS_PARALLELISM`` to false: a process that forks after the
+    Rust thread pool ran gets a warning and a serial tokenizer. The tokenize stage forks
+    nothing, so it turns the pool on around its own calls (``tokenize.parallel``); the
+    library reads the variable at every batched call, so setting it here takes effect."""
+    old = os.environ.get(PARALLELISM_ENV)
+    os.environ[PARALLELISM_ENV] = "true" if enabled else "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(PARALLELISM_ENV, None)
+        else:
+            os.environ[PARALLELISM_ENV] = old
+
+
+def encode_batch(tok: PreTrainedTokenizerBase, a: Sequence[str], b: Sequence[str] | None,
+                 max_length: int, type_ids: bool = False
+                 ) -> tuple[list[list[int]], list[list[int]] | None]:
+    """Token ids (and token type ids) of ``a`` or of the pairs (``a``, ``b``), truncated to
+    ``max_length`` (longest first), special tokens added, no padding.
+
+    Goes straight to the Rust tokenizer's ``encode_batch_fast`` (no character offsets, which
+    the pipeline never uses; about 15% faster than the transformers call, which computes
+    them) with the truncation the transformers call would set, and puts the backend's
+    truncation and padding back afterwards. Tokenizers without a Rust backend take the
+    transformers call. Equal to ``tok(a, b, truncation=True, max_length=...)`` (pinned by
+    tests/unit/test_tokenize_fast.py on the real data)."""
+    backend = getattr(tok, "backend_tokenizer", None) if tok.is_fast else None
+    if backend is None or not hasattr(backend, "encode_batch_fast"):
+        args = (list(a), list(b)) if b is not None else (list(a),)
+        enc = tok(*args, truncation="longest_first", max_length=max_length,
+                  return_token_type_ids=type_ids, return_attention_mask=False)
+        return enc["input_ids"], (enc["token_type_ids"] if type_ids else None)
+    truncation: dict[str, Any] | None = backend.truncation
+    padding: dict[str, Any] | None = backend.padding
+    backend.enable_truncation(max_length, stride=0, strategy="longest_first",
+                              direction=tok.truncation_side)
+    backend.no_padding()
+    try:
+        inputs = list(zip(a, b, strict=True)) if b is not None else list(a)
+        encs = backend.encode_batch_fast(inputs, add_special_tokens=True)
+    finally:
+        if truncation is None:
+            backend.no_truncation()
+        else:
+            backend.enable_truncation(**truncation)
+        if padding is not None:
+            backend.enable_padding(**padding)
+    return [e.ids for e in encs], ([e.type_ids for e in encs] if type_ids else None)
 
 
 def _list_column(seqs: list[list[int]]) -> pa.ListArray:
@@ -43,22 +104,18 @@ def tokenize_table(table: pa.Table, cfg: TaskConfig, tok: PreTrainedTokenizerBas
                                  "label": table.column("label").combine_chunks()}
     if cfg.pair:
         b = table.column("text_b").to_pylist()
-        joint = tok(a, b, truncation="longest_first", max_length=max_length,
-                    return_token_type_ids=True, return_attention_mask=False)
-        ids = _list_column(joint["input_ids"])
+        joint_ids, joint_types = encode_batch(tok, a, b, max_length, type_ids=True)
+        assert joint_types is not None
+        ids = _list_column(joint_ids)
         cols.update(input_ids=ids, attention_mask=_ones_like(ids),
-                    token_type_ids=_list_column(joint["token_type_ids"]), length=_lengths(ids))
+                    token_type_ids=_list_column(joint_types), length=_lengths(ids))
         for side, texts in (("a", a), ("b", b)):
-            enc = tok(texts, truncation=True, max_length=max_length,
-                      return_token_type_ids=False, return_attention_mask=False)
-            side_ids = _list_column(enc["input_ids"])
+            side_ids = _list_column(encode_batch(tok, texts, None, max_length)[0])
             cols[f"{side}_input_ids"] = side_ids
             cols[f"{side}_attention_mask"] = _ones_like(side_ids)
             cols[f"{side}_length"] = _lengths(side_ids)
     else:
-        enc = tok(a, truncation=True, max_length=max_length, return_token_type_ids=False,
-                  return_attention_mask=False)
-        ids = _list_column(enc["input_ids"])
+        ids = _list_column(encode_batch(tok, a, None, max_length)[0])
         cols.update(input_ids=ids, attention_mask=_ones_like(ids), length=_lengths(ids))
     return pa.table(cols)
 
@@ -69,7 +126,7 @@ def tokenize_file(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenize
     reader = pq.ParquetFile(src)
     n = 0
     writer: pq.ParquetWriter | None = None
-    with atomic_path(dst) as tmp:
+    with rust_parallelism(params.parallel), atomic_path(dst) as tmp:
         for batch in reader.iter_batches(batch_size=params.batch_size,
                                          columns=["id", "text_a", "text_b", "label"]):
             out = tokenize_table(pa.Table.from_batches([batch]), cfg, tok, params.max_length)

@@ -28,7 +28,7 @@ HeadName = Literal["linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_pena
 SingleHeadName = Literal["linear", "mlp", "bilstm"]
 AdapterName = Literal["none", "pal", "pal_lora", "lora"]
 CombineName = Literal["sampled", "random_task", "sum", "weighted", "pcgrad", "uncertainty"]
-PrecisionName = Literal["fp32", "bf16", "fp16"]
+PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 
 # Ablation field -> dotted params.yaml key.
 FIELD_KEYS: dict[str, str] = {

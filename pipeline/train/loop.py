@@ -36,7 +36,7 @@ from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
 from pipeline.train.combine import BackwardContext, build_combiner
 from pipeline.train.determinism import configure_determinism
-from pipeline.train.precision import resolve_precision
+from pipeline.train.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart
@@ -65,13 +65,14 @@ def task_loss(model: MultitaskModel, task: str, batch: dict[str, torch.Tensor]) 
 
 def evaluate_sets(model: MultitaskModel, sets: dict[str, TaskData], batch_size: int,
                   pad_id: int, device: torch.device,
-                  in_overall: set[str]) -> dict[str, Any]:
+                  in_overall: set[str], precision: Precision = PRECISIONS["fp32"]
+                  ) -> dict[str, Any]:
     """Dev metrics of every labelled set plus ``overall``/``overall_mean``."""
     per_task: dict[str, dict[str, float]] = {}
     for task, data in sets.items():
         if len(data) == 0 or not data.has_labels:
             continue
-        p = predict(model, data, batch_size, pad_id, device)
+        p = predict(model, data, batch_size, pad_id, device, precision)
         per_task[task] = task_metrics(model.tasks[task], data.labels, p.pred, p.scores)
     return {**per_task, **overall_scores(model.tasks, per_task, in_overall)}
 
@@ -104,6 +105,7 @@ class FitResult:
     train_seconds: float = 0.0  # training steps only (dev scoring left out)
     stopped_early: bool = False
     resumed_from: str | None = None
+    precision: str = "fp32"  # what train.precision resolved to on this device
 
 
 @dataclass
@@ -178,7 +180,7 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
 
     prog = _Progress()
     best_state: dict[str, torch.Tensor] | None = None
-    result = FitResult(best_epoch=0, best_dev={})
+    result = FitResult(best_epoch=0, best_dev={}, precision=precision.name)
     if checkpoint_dir is not None and cfg.resume == "auto":
         found = ckpt.latest(checkpoint_dir, fingerprint)
         if found is not None:
@@ -288,7 +290,8 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
         bar.close()
         flush()
         result.train_seconds += time.perf_counter() - epoch_start
-        dev = evaluate_sets(model, dev_sets, eval_batch_size, pad_id, device, in_overall)
+        dev = evaluate_sets(model, dev_sets, eval_batch_size, pad_id, device, in_overall,
+                            precision)
         model.train()
         probs = sampler.probabilities(ctx)
         record = {"epoch": epoch, "step": prog.step, "dev": dev,

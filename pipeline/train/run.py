@@ -56,6 +56,8 @@ def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) 
     write_json(model_dir / INFERENCE_CONFIG, {
         "encoder": meta["encoder"], "max_length": int(meta["max_length"]),
         "pad_token_id": int(meta["pad_token_id"]),
+        # train.precision as set (``auto`` is resolved again on the machine that predicts)
+        "precision": params.train.precision,
     })
 
 
@@ -128,6 +130,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
             "best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "steps": result.steps, "history": result.history,
             "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
+            "precision": result.precision,
         })
     if checkpoint_dir is not None:
         ckpt.clear(checkpoint_dir)  # the run is done; its scratch state would only go stale

@@ -32,7 +32,7 @@ def test_literals_match_the_registries():
     from pipeline.model.heads import HEADS
     from pipeline.model.pooling import POOLINGS
     from pipeline.train.combine import COMBINERS
-    from pipeline.train.precision import PRECISIONS
+    from pipeline.train.precision import CHOICES
     from pipeline.train.samplers import SAMPLERS
 
     assert set(typing.get_args(SamplerName)) == set(SAMPLERS)
@@ -42,7 +42,7 @@ def test_literals_match_the_registries():
         h for h, cls in HEADS.items() if not cls.needs_siamese}
     assert set(typing.get_args(AdapterName)) == set(ADAPTERS)
     assert set(typing.get_args(CombineName)) == set(COMBINERS)
-    assert set(typing.get_args(PrecisionName)) == set(PRECISIONS)
+    assert set(typing.get_args(PrecisionName)) == set(CHOICES)
 
 
 def test_every_field_key_exists_in_params_yaml():

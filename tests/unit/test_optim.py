@@ -61,7 +61,7 @@ def test_bf16_runs_on_cpu_and_fp16_is_refused():
 @pytest.mark.parametrize("overrides,expected", [
     ({"loss": {"combine": "pcgrd"}}, "pcgrad, random_task, sampled, sum, uncertainty, weighted"),
     ({"train": {"schedule": "cosine"}}, "constant, exponential, linear"),
-    ({"train": {"precision": "fp8"}}, "bf16, fp16, fp32"),
+    ({"train": {"precision": "fp8"}}, "auto, bf16, fp16, fp32"),
     ({"train": {"precision": "fp16", "device": "cpu"}}, "fp16 needs CUDA"),
     ({"train": {"resume": "always"}}, "auto"),
     ({"loss": {"weights": {"nope": 2.0}}}, "unknown task(s) nope"),

@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from pipeline.cli import main
 from pipeline.config import parse_params
@@ -16,7 +17,9 @@ from pipeline.model.encoder import load_tokenizer
 from pipeline.train.run import train
 from tests.conftest import tiny_params_dict
 
-SMALL = {"train": {"epochs": 1},
+# fp32: exact agreement across batchings is an fp32 promise. Under bf16 autocast a row's
+# scores move in the third decimal with the padding of the batch it lands in (README).
+SMALL = {"train": {"epochs": 1, "precision": "fp32"},
          "data": {"synthetic": {"train_size": 200, "dev_size": 40, "test_size": 10}}}
 
 
@@ -46,6 +49,12 @@ def test_model_folder_holds_tokenizer_and_max_length(trained):
     params, work = trained
     assert (work / "model" / "tokenizer" / "tokenizer.json").is_file()
     assert read_json(work / "model" / "inference.json")["max_length"] == params.tokenize.max_length
+    # The precision as set (auto: resolved again where the model is used) and as it ran.
+    from pipeline.train.precision import resolve_precision
+
+    assert read_json(work / "model" / "inference.json")["precision"] == params.train.precision
+    ran = resolve_precision(params.train.precision, torch.device("cpu")).name
+    assert read_json(work / "model" / "train_summary.json")["precision"] == ran
 
 
 @pytest.mark.slow
