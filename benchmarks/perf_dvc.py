@@ -8,41 +8,23 @@ line DVC prints so the rerun's time can be split by stage and the stages that ra
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/.gitignore", ".dvc/plots-template.html"]
+from pipeline.scratch_repo import ROOT, make_repo, run, scratch_env
+
 RUNNING = re.compile(r"Running stage '([^']+)'")
 SKIPPED = re.compile(r"Stage '([^']+)' didn't change")
 
 
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}"
-    e.update(DVC_NO_ANALYTICS="1", DO_NOT_TRACK="1", PYTHONDONTWRITEBYTECODE="1",
-             GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-             GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost",
-             TOKENIZERS_PARALLELISM="false")
-    e.pop("PYTHONPATH", None)  # the temp repo's own copy of the code must win
-    return e
-
-
 def sh(repo: Path, *cmd: str) -> str:
-    p = subprocess.run(list(cmd), cwd=repo, env=env(), capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return p.stdout
+    return run(repo, *cmd).stdout
 
 
 def small_params(train_size: int, epochs: int) -> dict[str, Any]:
@@ -53,29 +35,11 @@ def small_params(train_size: int, epochs: int) -> dict[str, Any]:
     return raw
 
 
-def make_repo(dest: Path, params: dict[str, Any]) -> Path:
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    for rel in PROJECT_FILES:
-        src = ROOT / rel
-        if src.is_dir():
-            shutil.copytree(src, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(dest, "git", "init", "-q")
-    sh(dest, "git", "add", "-A")
-    sh(dest, "git", "commit", "-qm", "init")
-    return dest
-
-
 def timed_stages(repo: Path, *cmd: str) -> tuple[float, dict[str, float], list[str]]:
     """Run ``cmd``; return wall seconds, seconds per stage that ran (from the moment DVC
     announces it to the next announcement or the end) and the stages it skipped."""
     start = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), cwd=repo, env=env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(list(cmd), cwd=repo, env=scratch_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     marks: list[tuple[str, float]] = []
@@ -97,7 +61,7 @@ def timed_stages(repo: Path, *cmd: str) -> tuple[float, dict[str, float], list[s
 
 def measure(work: Path, train_size: int = 100, epochs: int = 1, noop_repeats: int = 3,
             sampler: str = "anneal") -> dict[str, Any]:
-    repo = make_repo(work / "dvc-repo", small_params(train_size, epochs))
+    repo = make_repo(work / "dvc-repo", small_params(train_size, epochs), fresh=True)
     first, first_stages, _ = timed_stages(repo, "dvc", "repro")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "baseline run")
