@@ -42,6 +42,7 @@ from pipeline.config import Params, parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
 from pipeline.model.encoder import load_tokenizer
+from pipeline.train.precision import PRECISIONS, resolve_precision
 from pipeline.train.run import build_model, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,13 +84,16 @@ def tokenize_bench(params: Params, prepared: Path, work: Path, repeats: int,
                     secs += perf_tokenize.run_stage(f, out / f"{t}.parquet", cfg, tok,
                                                     params.tokenize)
                 elif name == "naive":
-                    secs += perf_tokenize.run_naive(f, out / f"{t}-naive.parquet", cfg, tok, ml)
+                    secs += perf_tokenize.run_naive(f, out / f"{t}-naive.parquet", cfg, tok, ml,
+                                                    params.tokenize.parallel)
                 else:
-                    secs += perf_tokenize.run_limit(texts[t], cfg, tok, ml)
+                    secs += perf_tokenize.run_limit(texts[t], cfg, tok, ml,
+                                                    params.tokenize.parallel)
             per[name].append(rows / secs)
             print(f"tokenize {name}: {rows / secs:,.0f} rows/s", flush=True)
     res: dict[str, Any] = {
-        "tokenize_rows": rows,
+        "tokenize_rows": rows, "tokenize_parallel": params.tokenize.parallel,
+        "tokenize_threads": os.cpu_count() if params.tokenize.parallel else 1,
         "tokenize_rows_per_s": round(med(per["stage"])),
         "tokenize_naive_rows_per_s": round(med(per["naive"])),
         "tokenize_limit_rows_per_s": round(med(per["limit"])),
@@ -138,8 +142,8 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
     model = build_model(params)
     state = pt.snapshot(model)
     train_sets = load_split(tokenized, model.tasks, "train")
-    # Evaluation: an evenly spread fraction of every dev split (para's 10,000 pairs weigh
-    # most, as in the evaluate stage), at least EVAL_MIN_ROWS rows of each (or all of it).
+    # Evaluation: every dev split (quick: an evenly spread fraction of each, at least
+    # ``eval_min`` rows); para's 10,000 pairs weigh most, as in the evaluate stage.
     full_dev = load_split(tokenized, model.tasks, "dev")
     dev_rows = {t: pt.every_kth(len(d), eval_fraction, eval_min)
                 for t, d in full_dev.items()}
@@ -150,15 +154,21 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
     ml = params.tokenize.max_length
     limit_batches = pt.limit_batches(params, model, train_sets, steps, params.seed)
     counter = pt.TokenCounter(model.encoder)
-    # Warm-up (allocator, thread pools, lazy init): a few steps, not timed.
+    # Warm-up (allocator, thread pools, oneDNN kernels, lazy init): a few steps, not timed.
     pt.run_limit(pt.fresh(model, state), params, limit_batches[: len(params.tasks)], counter)
-    runs: dict[str, list[pt.Run]] = {"fast": [], "naive": [], "limit": []}
+    pt.run_fast(pt.fresh(model, state), params, train_sets, len(params.tasks), params.seed,
+                pad_id, counter)
+    # The pipeline also in plain fp32, to tell the data path's gain from bf16 autocast's.
+    fp32 = params.model_copy(update={"train": params.train.model_copy(
+        update={"precision": "fp32"})})
+    names = ["fast", "naive", "limit", "fast_fp32"]
+    runs: dict[str, list[pt.Run]] = {n: [] for n in names}
     for r in range(repeats):
-        order = ["fast", "naive", "limit"][r % 3:] + ["fast", "naive", "limit"][: r % 3]
-        for name in order:
+        for name in names[r % 4:] + names[: r % 4]:
             m = pt.fresh(model, state)
-            if name == "fast":
-                run = pt.run_fast(m, params, train_sets, steps, params.seed, pad_id, counter)
+            if name.startswith("fast"):
+                run = pt.run_fast(m, params if name == "fast" else fp32, train_sets, steps,
+                                  params.seed, pad_id, counter)
             elif name == "naive":
                 loaders = pt.naive_loaders(prepared, m, tok, ml, bs, "train", True,
                                            params.seed + r)
@@ -177,6 +187,8 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
 
     res: dict[str, Any] = {
         "train_steps": steps, "train_batch_size": bs, "train_repeats": repeats,
+        "train_precision_param": params.train.precision,
+        "train_precision": resolve_precision(params.train.precision, pt.CPU).name,
         "train_examples_per_s": round(med([r.examples_per_s for r in runs["fast"]]), 2),
         "train_naive_examples_per_s": round(med([r.examples_per_s for r in runs["naive"]]), 2),
         "train_limit_examples_per_s": round(med([r.examples_per_s for r in runs["limit"]]), 2),
@@ -187,6 +199,9 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
         "train_vs_limit": round(ratio("fast", "limit", "examples_per_s"), 3),
         "train_tokens_vs_naive": round(ratio("fast", "naive", "tokens_per_s"), 3),
         "train_tokens_vs_limit": round(ratio("fast", "limit", "tokens_per_s"), 3),
+        "train_fp32_examples_per_s": round(
+            med([r.examples_per_s for r in runs["fast_fp32"]]), 2),
+        "train_fp32_vs_naive": round(ratio("fast_fp32", "naive", "examples_per_s"), 3),
         "padding_efficiency": round(med([r.padding_efficiency for r in runs["fast"]]), 3),
         "padding_efficiency_naive": round(med([r.padding_efficiency for r in runs["naive"]]), 3),
         "padding_efficiency_limit": round(med([r.padding_efficiency for r in runs["limit"]]), 3),
@@ -197,13 +212,16 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
             med([n.computed_tokens / n.examples for n in runs["naive"]])
             / med([f.computed_tokens / f.examples for f in runs["fast"]]), 3),
     }
-    # Evaluation / prediction over the dev splits.
+    # Evaluation / prediction over the dev splits, in the training's precision (as the
+    # evaluate stage scores them).
     ebs = params.train.eval_batch_size
-    ev: dict[str, list[float]] = {"fast": [], "naive": []}
+    precision = resolve_precision(params.train.precision, pt.CPU)
+    ev: dict[str, list[float]] = {"fast": [], "naive": [], "fast_fp32": []}
     for r in range(eval_repeats):
-        for name in (["fast", "naive"] if r % 2 == 0 else ["naive", "fast"]):
-            if name == "fast":
-                run = pt.run_eval_fast(model, dev_sets, ebs, pad_id)
+        for name in list(ev)[r % 3:] + list(ev)[: r % 3]:
+            if name.startswith("fast"):
+                run = pt.run_eval_fast(model, dev_sets, ebs, pad_id,
+                                       precision if name == "fast" else PRECISIONS["fp32"])
             else:
                 loaders = pt.naive_loaders(prepared, model, tok, ml, ebs, "dev", False, 0,
                                            dev_rows)
@@ -220,6 +238,9 @@ def train_bench(params: Params, prepared: Path, tokenized: Path, steps: int,
         "eval_naive_examples_per_s": round(med(ev["naive"]), 1),
         "eval_vs_naive": round(med([f / n for f, n in zip(ev["fast"], ev["naive"],
                                                           strict=True)]), 3),
+        "eval_fp32_examples_per_s": round(med(ev["fast_fp32"]), 1),
+        "eval_fp32_vs_naive": round(med([f / n for f, n in zip(ev["fast_fp32"], ev["naive"],
+                                                               strict=True)]), 3),
     })
     return res
 
@@ -276,12 +297,16 @@ def markdown(r: dict[str, Any]) -> str:
             "",
             f"Training ({r['train_steps']} steps of batch {r['train_batch_size']}, "
             f"sampler `{r['sampler']}` over {', '.join(r['tasks'])}, max_length "
-            f"{r['max_length']}, fp32; {r['train_repeats']} repeats):",
+            f"{r['max_length']}; pipeline and limit in `train.precision: "
+            f"{r['train_precision_param']}` = {r['train_precision']} on this CPU, naive in "
+            f"fp32; {r['train_repeats']} repeats):",
             "",
             "| loop | examples/s | real tokens/s | padding efficiency |",
             "|---|---|---|---|",
             f"| pipeline (`fit`) | {r['train_examples_per_s']} | {r['train_tokens_per_s']:,} | "
             f"{r['padding_efficiency']} |",
+            f"| pipeline in fp32 (`train.precision: fp32`) | "
+            f"{r['train_fp32_examples_per_s']} ({r['train_fp32_vs_naive']}x naive) | | |",
             f"| naive (starter-code style) | {r['train_naive_examples_per_s']} | "
             f"{r['train_naive_tokens_per_s']:,} | {r['padding_efficiency_naive']} |",
             f"| raw-compute limit | {r['train_limit_examples_per_s']} | "
@@ -290,12 +315,15 @@ def markdown(r: dict[str, Any]) -> str:
             f"The naive loop's encoder computed "
             f"{r['train_computed_tokens_naive_over_fast']}x the pipeline's tokens per example.",
             "",
-            f"Evaluation over an evenly spread {r['eval_fraction']:.3g} of each dev split, at "
-            f"least {r['eval_min_rows']} rows ({r['eval_examples']} rows: "
+            ("Evaluation over every dev split in full (" if r["eval_fraction"] >= 1 else
+             f"Evaluation over an evenly spread {r['eval_fraction']:.3g} of each dev split, "
+             f"at least {r['eval_min_rows']} rows (")
+            + f"{r['eval_examples']} rows: "
             f"{r['eval_examples_per_task']}; batch "
             f"{r['eval_batch_size']}): "
-            f"pipeline `predict` {r['eval_examples_per_s']} ex/s, naive "
-            f"{r['eval_naive_examples_per_s']} ex/s. Peak RSS of the benchmark process after "
+            f"pipeline `predict` {r['eval_examples_per_s']} ex/s ({r['train_precision']}; in "
+            f"fp32 {r['eval_fp32_examples_per_s']} ex/s, {r['eval_fp32_vs_naive']}x naive), "
+            f"naive {r['eval_naive_examples_per_s']} ex/s. Peak RSS of the benchmark process after "
             f"the training runs: {r['train_peak_rss_mb']} MB.",
         ]
     if "tokenize_vs_naive" in r:
@@ -338,14 +366,16 @@ def unmet_notes(r: dict[str, Any]) -> list[str]:
         us = {k: 1e6 / r[f"tokenize{k}_rows_per_s"] for k in ("", "_naive", "_limit")}
         notes.append(
             f"- Tokenize vs naive: a row costs {us['_naive']:.0f} us through the per-row "
-            f"`apply` path (I/O included) and {us['_limit']:.0f} us inside one batched call: "
-            "the per-call Python overhead of the transformers fast tokenizer is small next to "
-            "the Rust tokenization itself (single-threaded, `TOKENIZERS_PARALLELISM=false`; "
-            "the cfimdb reviews of ~950 characters dominate), so even the batched-call limit "
-            f"is only {r['tokenize_limit_rows_per_s'] / r['tokenize_naive_rows_per_s']:.1f}x "
-            "the naive path and 10x over it is out of reach for any batching on this input. "
-            f"The stage runs at {r['tokenize_vs_limit']}x the limit (chunked reads, int32 "
-            "Arrow columns and zstd Parquet writes are the rest).")
+            f"`apply` path (I/O included) and {us['_limit']:.1f} us inside one batched call "
+            f"on all {r['tokenize_threads']} cores: the per-call Python overhead of the "
+            "transformers fast tokenizer (about 20 us) is small next to the Rust tokenization "
+            "itself (25-40 us per short sentence, about 300 us per cfimdb review, on one "
+            "core), so even the batched-call limit is only "
+            f"{r['tokenize_limit_rows_per_s'] / r['tokenize_naive_rows_per_s']:.1f}x the "
+            "naive path, and 10x over it would need a tokenizer several times faster than "
+            f"the Rust one. The stage runs at {r['tokenize_vs_limit']}x the limit (it skips "
+            "the offsets the transformers call computes, then pays for chunked reads, int32 "
+            "Arrow columns and zstd Parquet writes).")
     if met.get("1") is False and r["train_vs_naive"] < 1.5:
         notes.append(
             f"- Training vs naive: the naive loop's encoder computed "
@@ -386,10 +416,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--data", default=os.environ.get("MTB_CS224N_DIR",
                                                      str(ROOT.parent / "shared/data/cs224n")))
     ap.add_argument("--steps", type=int,
-                    help="training steps per loop and repeat (default 4: one per task)")
+                    help="training steps per loop and repeat (default 16; quick 8)")
     ap.add_argument("--repeats", type=int,
-                    help="repeats of the training comparison (default 8; quick 1); the "
-                         "tokenize and eval comparisons use a third as many, at least one")
+                    help="repeats of the training and tokenize comparisons (default 5; "
+                         "quick 2); the eval comparison uses a third as many, at least one")
     ap.add_argument("--only", nargs="*", choices=["tokenize", "train", "dvc"],
                     help="run only these parts (the recorded run runs all)")
     ap.add_argument("--render", action="store_true",
@@ -401,8 +431,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res = json.loads(Path(args.json).read_text())
         write_section("perf", markdown(res), Path(args.out))
         return res
-    steps = args.steps or 4
-    repeats = args.repeats or (1 if args.quick else 8)
+    steps = args.steps or (8 if args.quick else 16)
+    repeats = args.repeats or (2 if args.quick else 5)
     short = max(repeats // 3, 1)
     parts = set(args.only or ["tokenize", "train", "dvc"])
     torch.use_deterministic_algorithms(True, warn_only=True)  # as `fit` sets it on CPU, for
@@ -415,12 +445,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             capture_output=True, text=True).stdout.strip()  # the measuring code
     t0 = time.perf_counter()
     if "tokenize" in parts:
-        res.update(tokenize_bench(params, work / "prepared", work, short, args.quick))
+        res.update(tokenize_bench(params, work / "prepared", work, repeats, args.quick))
     if "train" in parts:
         tokenize_all(work / "prepared", work / "tok", params.tasks,
                      load_tokenizer(params.encoder), params.tokenize, params.encoder.name)
         res.update(train_bench(params, work / "prepared", work / "tok", steps, repeats,
-                               short, 1 / 32 if args.quick else 1 / 8,
+                               short, 1 / 32 if args.quick else 1.0,
                                100 if args.quick else 400))
     if "dvc" in parts:
         for attempt in (1, 2):  # the shared machine's other jobs have killed a stage once

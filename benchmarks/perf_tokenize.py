@@ -38,7 +38,15 @@ def run_stage(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenizerBas
 
 
 def run_naive(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenizerBase,
-              max_length: int) -> float:
+              max_length: int, parallel: bool = True) -> float:
+    from pipeline.data.tokenize import rust_parallelism
+
+    with rust_parallelism(parallel):  # as the stage runs (a per-row call has no batch)
+        return _naive(src, dst, cfg, tok, max_length)
+
+
+def _naive(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenizerBase,
+           max_length: int) -> float:
     start = time.perf_counter()
     df = pd.read_parquet(src, columns=["id", "text_a", "text_b", "label"])
     out = pd.DataFrame({"id": df["id"], "label": df["label"]})
@@ -62,19 +70,24 @@ def load_texts(src: Path) -> tuple[list[str], list[str] | None]:
 
 
 def run_limit(texts: tuple[list[str], list[str] | None], cfg: TaskConfig,
-              tok: PreTrainedTokenizerBase, max_length: int) -> float:
+              tok: PreTrainedTokenizerBase, max_length: int, parallel: bool = True) -> float:
+    """One batched transformers call per encoding over rows already in memory, with the
+    Rust thread pool as the stage has it (``tokenize.parallel``)."""
+    from pipeline.data.tokenize import rust_parallelism
+
     a, b = texts
-    start = time.perf_counter()
-    if cfg.pair and b is not None:
-        tok(a, b, truncation="longest_first", max_length=max_length,
-            return_token_type_ids=True, return_attention_mask=False)
-        for side in (a, b):
-            tok(side, truncation=True, max_length=max_length, return_token_type_ids=False,
+    with rust_parallelism(parallel):
+        start = time.perf_counter()
+        if cfg.pair and b is not None:
+            tok(a, b, truncation="longest_first", max_length=max_length,
+                return_token_type_ids=True, return_attention_mask=False)
+            for side in (a, b):
+                tok(side, truncation=True, max_length=max_length,
+                    return_token_type_ids=False, return_attention_mask=False)
+        else:
+            tok(a, truncation=True, max_length=max_length, return_token_type_ids=False,
                 return_attention_mask=False)
-    else:
-        tok(a, truncation=True, max_length=max_length, return_token_type_ids=False,
-            return_attention_mask=False)
-    return time.perf_counter() - start
+        return time.perf_counter() - start
 
 
 def repeat_file(src: Path, dst: Path, times: int) -> int:

@@ -39,6 +39,7 @@ from pipeline.data.batching import BatchStream, Ragged, TaskData, pad_rows
 from pipeline.inference import predict
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train.loop import fit, make_optimizer, output_loss
+from pipeline.train.precision import Precision
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 
 CPU = torch.device("cpu")
@@ -299,11 +300,12 @@ def run_limit(model: MultitaskModel, params: Params,
 
 # -- evaluation ---------------------------------------------------------------------------
 def run_eval_fast(model: MultitaskModel, sets: dict[str, TaskData], batch_size: int,
-                  pad_id: int, device: torch.device = CPU) -> Run:
+                  pad_id: int, precision: Precision, device: torch.device = CPU) -> Run:
+    """The pipeline's ``predict`` (as evaluate runs it: the training's precision)."""
     start, cpu = time.perf_counter(), time.process_time()
     n = 0
     for data in sets.values():
-        predict(model, data, batch_size, pad_id, device)
+        predict(model, data, batch_size, pad_id, device, precision)
         n += len(data)
     return Run(time.perf_counter() - start, n, 0, 0, 0, time.process_time() - cpu)
 

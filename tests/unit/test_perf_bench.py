@@ -101,7 +101,9 @@ def test_results_render_every_acceptance_line():
         "first_repro_stages_s": {"train": 30}, "sampler_rerun_s": 40,
         "sampler_rerun_stages_s": {"train": 30, "evaluate": 8, "export": 2},
         "sampler_rerun_skipped": ["prepare", "tokenize", "mlm"], "sampler_dvc": "anneal",
-        "synthetic_train_size": 40, "epochs": 1,
+        "synthetic_train_size": 40, "epochs": 1, "train_precision_param": "auto",
+        "train_precision": "bf16", "train_fp32_examples_per_s": 9, "train_fp32_vs_naive": 1.5,
+        "eval_fp32_examples_per_s": 30, "eval_fp32_vs_naive": 1.5, "tokenize_threads": 2,
     }
     verdicts = perf.verdicts(r)
     assert [v[0][0] for v in verdicts] == ["1", "2", "3", "4", "5", "6"]
@@ -110,6 +112,7 @@ def test_results_render_every_acceptance_line():
     assert "| NO |" in text and "pending a GPU" in text
     assert "Why a target is not met" in text and "Tokenize vs naive" in text
     assert "- Training" not in text  # only missed lines are explained
+    assert "`train.precision: auto` = bf16" in text and "in fp32 30 ex/s, 1.5x naive" in text
 
 
 def test_render_rewrites_the_section_from_recorded_figures(tmp_path: Path, monkeypatch):
