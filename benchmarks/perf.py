@@ -1,7 +1,7 @@
 """Performance benchmark: every figure of issue 8 from one command, as ratios within one run.
 
-    python -m benchmarks.perf            # full run (~25 min on 2 shared CPU cores)
-    python -m benchmarks.perf --quick    # smaller inputs and one repeat (~5 min there)
+    python -m benchmarks.perf            # full run (~9 min on 2 idle CPU cores)
+    python -m benchmarks.perf --quick    # smaller inputs, two repeats (~4 min there)
 
 On the real CS224N data (``--data``, default ``$MTB_CS224N_DIR`` or ../shared/data/cs224n)
 with ``minilm-l6`` on the CPU it measures:

@@ -5,14 +5,17 @@ same round-robin order, same batch size and number of batches per task):
 
 - ``fast``: the pipeline's own :func:`pipeline.train.loop.fit` on the tokenized Parquet
   (length-bucketed batches, dynamic padding, distinct siamese sentences once, fused AdamW,
-  gradient clipping and the lr schedule as in a real run; dev scoring excluded).
+  gradient clipping and the lr schedule as in a real run; dev scoring excluded), under
+  ``train.precision`` (``auto``: bf16 autocast on a CPU with AMX-BF16); ``perf`` also runs it
+  in fp32 so the data path's share of the gain shows on its own.
 - ``naive``: a loop in the style of the CS224N starter code: a DataLoader of raw sentences
   with random batches, the tokenizer called inside ``collate_fn`` with ``padding=True``
   (pad to the batch's longest), fp32, the per-parameter (``foreach=False``) AdamW and a
   ``loss.item()`` every step.
 - ``limit``: forward + backward + AdamW step of the same model on tensors built beforehand
   from the fast loop's own batches holding only their real tokens (each sequence column
-  reshaped to rows of one length, so nothing is padded), no data loading at all.
+  reshaped to rows of one length, so nothing is padded), no data loading at all, in the same
+  precision as ``fast``.
 
 Padding efficiency (real tokens / computed tokens) is counted at the encoder's input by a
 forward pre-hook, so it sees exactly what each loop feeds the transformer.
