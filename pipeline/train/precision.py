@@ -6,10 +6,10 @@ CUDA only and refused on CPU with a clear message instead of silently running in
 
 ``auto`` (the default) picks bf16 autocast where the device multiplies bf16 matrices in
 hardware (a CUDA GPU that supports bf16; a CPU with AMX-BF16 tiles, e.g. Xeon Sapphire Rapids
-and later, where it runs a training step 1.5-2.5x and inference about 3x faster than fp32)
-and fp32 everywhere else (an older CPU would only emulate bf16, slower than fp32). The
-resolved name is recorded in the training summary and beside the saved model. Set ``fp32``
-to get the same bits on every machine.
+and later, where training runs about 1.5x and scoring about 2x faster than in fp32, see
+benchmarks/results.md) and fp32 everywhere else (an older CPU would only emulate bf16, which
+is slower than fp32). The resolved name is recorded in the training summary; the saved model
+keeps the param as set. Set ``fp32`` to get the same bits on every machine.
 """
 
 from __future__ import annotations
