@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import commit_all, make_repo, run
+from tests.pipeline.conftest import commit_all, make_repo, output_digests, run
 
 FAST = {"train": {"epochs": 1}, "data": {"synthetic": {"train_size": 120, "dev_size": 40,
                                                          "test_size": 30}}}
@@ -66,16 +66,6 @@ def _cache_is_intact(repo: Path) -> int:
             assert hashlib.md5(p.read_bytes()).hexdigest() == name, p
             n += 1
     return n
-
-
-def _digests(repo: Path) -> dict[str, str]:
-    out = {}
-    for rel in OUTPUTS:
-        root = repo / rel
-        for p in sorted([root] if root.is_file() else root.rglob("*")):
-            if p.is_file():
-                out[str(p.relative_to(repo))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def _exp_metrics(repo: Path) -> dict[str, dict]:
@@ -124,9 +114,9 @@ def test_two_queued_experiments_run_in_parallel_and_keep_the_cache_intact(tmp_pa
         assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
         metrics = json.loads((repo / "results/eval/metrics.json").read_text())
         assert metrics == found[name]["metrics"]
-        digests[name] = _digests(repo)
+        digests[name] = output_digests(repo, OUTPUTS)
     assert digests["lr-a"] != digests["lr-b"]
 
     # lr-b is applied: rerun its training alone, without the run cache, and compare
     run(repo, "dvc", "repro", "--force", "--downstream", "train")
-    assert _digests(repo) == digests["lr-b"]
+    assert output_digests(repo, OUTPUTS) == digests["lr-b"]

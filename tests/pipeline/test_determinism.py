@@ -10,7 +10,6 @@ machine, and two CUDA trainings are compared where CUDA exists.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 
 from pipeline.train.determinism import configure_determinism
 from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import make_repo, run
+from tests.pipeline.conftest import make_repo, output_digests, run
 
 FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 200, "dev_size": 60,
                                                          "test_size": 30}}}
@@ -27,16 +26,6 @@ CANARIES = {"HF_TOKEN": "hf_canaryTOKEN1234567890", "AWS_SECRET_ACCESS_KEY": "ca
             "MTB_PASSWORD": "canary-password-xyzzy"}
 COMPARED = ["results/eval/metrics.json", "results/eval/predictions", "predictions",
             "models/multitask/model.safetensors"]
-
-
-def _digests(repo: Path) -> dict[str, str]:
-    out = {}
-    for rel in COMPARED:
-        root = repo / rel
-        for p in sorted([root] if root.is_file() else root.rglob("*")):
-            if p.is_file():
-                out[str(p.relative_to(repo))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def _leaks(repo: Path, logs: str) -> list[str]:
@@ -58,7 +47,7 @@ def test_two_full_runs_are_byte_identical_and_leak_no_secrets(tmp_path, monkeypa
         repo = make_repo(tmp_path / name, tiny_params_dict(**FAST))
         proc = run(repo, "dvc", "repro")
         logs.append(proc.stdout + proc.stderr)
-        digests.append(_digests(repo))
+        digests.append(output_digests(repo, COMPARED))
         assert not _leaks(repo, logs[-1]), _leaks(repo, logs[-1])
     assert len(digests[0]) >= 1 + 8 + 4, digests[0]  # metrics, 8 prediction files, per task
     assert digests[0] == digests[1]
