@@ -18,6 +18,8 @@ def test_relative_data_dir_and_editing_a_shipped_file_reruns_prepare(tmp_path):
     run(repo, "dvc", "repro", "prepare")
     report = json.loads((repo / "data/prepared/report.json").read_text())
     assert report["rows"]["sts"]["dev"] == 863
+    train_files = {f["file"] for f in report["files"] if f["split"] == "train"}
+    assert {"quora-train.csv", "quora-train-extra.csv"} <= train_files
     commit_all(repo, "prepared")
     assert "prepare" not in run(repo, "dvc", "status", "prepare").stdout  # up to date
 
