@@ -77,6 +77,8 @@ class TaskConfig(Strict):
     in_overall: bool = True
     # false: the task is left out of every stage (an ablation can drop it with -S).
     enabled: bool = True
+    # Per split, file names relative to data.dir (or absolute); a split left out keeps the
+    # built-in names; a name ending in "?" is optional (skipped, and recorded, when missing).
     files: dict[Split, list[str]] | None = None
     label_column: str | None = None
 
@@ -105,6 +107,11 @@ class DataConfig(Strict):
     max_train_examples_per_task: int | None = Field(default=None, ge=1)
     max_dev_examples_per_task: int | None = Field(default=None, ge=1)
     strict: bool = False
+    # Train rows whose text (a sentence, or a pair in either order; normalised) also occurs in
+    # the task's dev or test split are dropped, so dev scores measure unseen examples.
+    drop_eval_overlap: bool = True
+    # Repeated train rows (same normalised text) are dropped after the first.
+    dedupe_train: bool = True
     synthetic: SyntheticConfig = SyntheticConfig()
 
     @model_validator(mode="after")

@@ -1,10 +1,10 @@
 """A throwaway git + DVC copy of this checkout's pipeline, for end-to-end tests and benchmarks.
 
-The copy holds the pipeline code, the stages and ``dvc.yaml`` of the checkout this package is
-imported from, plus a ``params.yaml`` of the caller's, committed once (``dvc exp run`` needs a
-commit). Commands run in it through :func:`run` with :func:`scratch_env`: DVC finds this
-interpreter first on PATH, analytics are off, git has an identity, and ``PYTHONPATH`` is
-dropped so the copy's own code is what its stages import.
+The copy holds the pipeline code, the stages, ``dvc.yaml`` and the shipped ``data/cs224n`` of
+the checkout this package is imported from, plus a ``params.yaml`` of the caller's, committed
+once (``dvc exp run`` needs a commit). Commands run in it through :func:`run` with
+:func:`scratch_env`: DVC finds this interpreter first on PATH, analytics are off, git has an
+identity, and ``PYTHONPATH`` is dropped so the copy's own code is what its stages import.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import yaml
 from pipeline.dvc_env import dvc_env
 
 ROOT = Path(__file__).resolve().parents[1]
+# data/cs224n: the shipped task files are a dependency of the prepare stage (dvc.yaml), so
+# DVC needs them, and ``data.dir=data/cs224n`` works in the copy as in the checkout.
 PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/.gitignore", ".dvc/plots-template.html"]
+                 ".dvc/.gitignore", ".dvc/plots-template.html", "data/cs224n"]
 
 
 class ScratchCommandError(RuntimeError):

@@ -19,16 +19,27 @@ from pathlib import Path
 from pipeline.config import TaskConfig
 from pipeline.errors import DataError, UserError
 
+# A file name ending in OPTIONAL_MARK is optional: read when it is in data.dir, recorded as
+# skipped in report.json when it is not (a folder holding only the course handout lacks the
+# extra Quora file). Without the mark a missing file is an error.
+OPTIONAL_MARK = "?"
 BUILTIN_FILES: dict[str, dict[str, list[str]]] = {
     "sst": {s: [f"ids-sst-{n}.csv"] for s, n in
             (("train", "train"), ("dev", "dev"), ("test", "test-student"))},
     "cfimdb": {s: [f"ids-cfimdb-{n}.csv"] for s, n in
                (("train", "train"), ("dev", "dev"), ("test", "test-student"))},
-    "para": {s: [f"quora-{n}.csv"] for s, n in
-             (("train", "train"), ("dev", "dev"), ("test", "test-student"))},
+    "para": {"train": ["quora-train.csv", f"quora-train-extra.csv{OPTIONAL_MARK}"],
+             "dev": ["quora-dev.csv"], "test": ["quora-test-student.csv"]},
     "sts": {s: [f"sts-{n}.csv"] for s, n in
             (("train", "train"), ("dev", "dev"), ("test", "test-student"))},
 }
+
+
+def file_spec(spec: str) -> tuple[str, bool]:
+    """``(file name, optional)`` of one entry of a task's file list (see OPTIONAL_MARK)."""
+    if spec.endswith(OPTIONAL_MARK):
+        return spec[: -len(OPTIONAL_MARK)], True
+    return spec, False
 TEXT_COLUMNS = {"sentence", "sentence1", "sentence2"}
 
 
@@ -52,6 +63,15 @@ class FileReport:
     kept: int = 0
     rejected: int = 0
     recovered: int = 0
+    # Valid train rows that prepare leaves out (pipeline/data/overlap.py), so per file
+    # kept + rejected + duplicate + overlap_dev + overlap_test == lines_read.
+    duplicate: int = 0
+    overlap_dev: int = 0
+    overlap_test: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.duplicate + self.overlap_dev + self.overlap_test
 
 
 @dataclass

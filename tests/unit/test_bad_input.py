@@ -249,12 +249,19 @@ def test_prepare_report_accounts_for_every_line_per_file(tmp_path):
     summary = prepare(params, tmp_path / "prepared")
     report = json.loads((tmp_path / "prepared" / "report.json").read_text())
     rejected = pq.read_table(tmp_path / "prepared" / "rejected.parquet").to_pylist()
+    dropped = pq.read_table(tmp_path / "prepared" / "dropped.parquet").to_pylist()
+    prepared = {(t, s): pq.read_table(tmp_path / "prepared" / t / f"{s}.parquet").to_pylist()
+                for t in params.tasks for s in ("train", "dev", "test")}
     for entry in report["files"]:
         data = (src / entry["file"]).read_bytes()
         lines = len(data.split(b"\n")) - 1 - data.endswith(b"\n")  # after the header
         assert entry["lines_read"] == lines, entry["file"]
-        assert entry["kept"] + entry["rejected"] == entry["lines_read"], entry["file"]
+        n_dropped = entry["duplicate"] + entry["overlap_dev"] + entry["overlap_test"]
+        assert entry["kept"] + entry["rejected"] + n_dropped == entry["lines_read"], entry["file"]
         assert entry["rejected"] == sum(r["file"] == entry["file"] for r in rejected)
+        assert n_dropped == sum(r["file"] == entry["file"] for r in dropped)
+        in_table = prepared[(entry["task"], entry["split"])]
+        assert entry["kept"] == sum(r["file"] == entry["file"] for r in in_table)
     by_file = {e["file"]: e for e in report["files"]}
     assert by_file["ids-sst-dev.csv"]["rejected"] == 2
     assert by_file["quora-train.csv"]["rejected"] == 2

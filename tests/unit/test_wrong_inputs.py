@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pipeline.config import EncoderConfig, parse_params
-from pipeline.data.cs224n import BUILTIN_FILES
+from pipeline.data.cs224n import BUILTIN_FILES, file_spec
 from pipeline.errors import UserError
 from pipeline.model.encoder import _hub_kwargs, resolve_encoder
 from tests.conftest import tiny_params_dict
@@ -54,7 +54,7 @@ def test_a_missing_task_file_in_an_existing_data_dir(tmp_path):
     for splits in BUILTIN_FILES.values():
         for names in splits.values():
             for name in names:
-                (data / name).write_text("\tid\tsentence\tsentiment\n0\ta\tb\t1\n")
+                (data / file_spec(name)[0]).write_text("\tid\tsentence\tsentiment\n0\ta\tb\t1\n")
     (data / "ids-sst-dev.csv").unlink()
     proc = run_stage(tmp_path, "prepare",
                      tiny_params_dict(data={"source": "cs224n", "dir": str(data)}))
