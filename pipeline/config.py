@@ -194,10 +194,16 @@ class ModelConfig(Strict):
     adapter_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     freeze: Literal["full", "frozen", "two_stage"] = "full"
     two_stage_epochs: int = Field(default=1, ge=1)
+    # zero_shot: before the first step, fit the heads that have a fit on frozen features
+    # (cosine: scale/shift; linear: a logistic-regression probe) to the train split, so step 0
+    # predicts the untrained encoder's zero-shot scores (pipeline/model/head_init.py).
+    head_init: Literal["zero_shot", "random"] = "zero_shot"
+    head_init_rows: int = Field(default=2000, ge=10)  # train rows per task for that fit
 
 
 class TrainConfig(Strict):
-    epochs: int = Field(default=3, ge=1)
+    # 0: no training step; dev is scored on the initial model (the zero-shot reference).
+    epochs: int = Field(default=3, ge=0)
     batch_size: int = Field(default=32, ge=1)
     lr: float = Field(default=1e-4, gt=0)
     weight_decay: float = Field(default=0.01, ge=0)

@@ -95,6 +95,19 @@ def adamw_kernel(model: torch.nn.Module) -> dict[str, bool]:
     return {"fused": True} if device in ("cpu", "cuda") else {"foreach": True}
 
 
+def log_dev(live: Any, dev: dict[str, Any], probs: dict[str, float], epoch: int) -> None:
+    """One DVCLive step with the dev metrics of ``epoch`` and the sampler's probabilities."""
+    for t, m in dev.items():
+        if isinstance(m, dict):
+            for k, v in m.items():
+                live.log_metric(f"dev/{t}/{k}", v)
+    live.log_metric("dev/overall", dev["overall"])
+    for t, p in probs.items():
+        live.log_metric(f"sampler/p/{t}", p)
+    live.log_metric("epoch", epoch)
+    live.next_step()
+
+
 @dataclass
 class FitResult:
     best_epoch: int
@@ -218,6 +231,20 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
 
     start = time.perf_counter()
     pending: list[tuple[str, torch.Tensor]] = []
+    if cfg.epochs == 0 and prog.best is None:
+        # The zero-shot reference: no step; the initial model (heads fitted on frozen
+        # features, see model/head_init.py) is scored and kept as "epoch 0".
+        dev = evaluate_sets(model, dev_sets, eval_batch_size, pad_id, device, in_overall,
+                            precision)
+        model.train()
+        prog.history.append({"epoch": 0, "step": 0, "dev": dev, "train_loss": {},
+                             "sampler_p": {}})
+        prog.best, prog.best_epoch = dev, 0
+        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if dist_ctx.is_main:
+            tqdm.write(f"epoch 0 (no training): dev overall {dev['overall']:.4f}")
+        if live is not None:
+            log_dev(live, dev, {}, 0)
 
     def flush() -> None:
         for t, value in pending:
@@ -302,15 +329,7 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
             tqdm.write(f"epoch {epoch}: dev overall {dev['overall']:.4f} "
                        + " ".join(f"{t}={v:.3f}" for t, v in record["train_loss"].items()))
         if live is not None:
-            for t, m in dev.items():
-                if isinstance(m, dict):
-                    for k, v in m.items():
-                        live.log_metric(f"dev/{t}/{k}", v)
-            live.log_metric("dev/overall", dev["overall"])
-            for t, p in probs.items():
-                live.log_metric(f"sampler/p/{t}", p)
-            live.log_metric("epoch", epoch)
-            live.next_step()
+            log_dev(live, dev, probs, epoch)
         if prog.best is None or dev["overall"] > prog.best["overall"]:
             prog.best, prog.best_epoch, prog.bad_epochs = dev, epoch, 0
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -21,6 +21,7 @@ from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
 from pipeline.train.loop import FitResult, fit, select_device
+from pipeline.train.precision import resolve_precision
 
 
 def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[str, TaskData]:
@@ -109,6 +110,17 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
                                   {t: len(d) for t, d in train_sets.items()})
     resuming = (checkpoint_dir is not None and params.train.resume == "auto"
                 and ckpt.latest(checkpoint_dir, fingerprint) is not None)
+    head_init: dict[str, str] = {}
+    if params.model.head_init == "zero_shot" and not resuming:
+        from pipeline.model.head_init import init_heads_zero_shot
+
+        device = dist.device_for(ctx, select_device(params.train.device))
+        head_init = init_heads_zero_shot(
+            model, train_sets, int(meta["pad_token_id"]), device, params.model.head_init_rows,
+            params.seed, resolve_precision(params.train.precision, device))
+        if ctx.is_main:
+            for task, note in head_init.items():
+                print(f"head init {task}: {note}")
     live_cm = (Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None,
                     resume=resuming)
                if ctx.is_main else contextlib.nullcontext())
@@ -130,7 +142,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
             "best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "steps": result.steps, "history": result.history,
             "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
-            "precision": result.precision,
+            "precision": result.precision, "head_init": head_init,
         })
     if checkpoint_dir is not None:
         ckpt.clear(checkpoint_dir)  # the run is done; its scratch state would only go stale
