@@ -256,6 +256,17 @@ class LossConfig(Strict):
     weights: dict[str, float] = {}  # loss.combine=weighted: per-task weights (missing: 1)
     smart: SmartConfig = SmartConfig()
 
+    @field_validator("combine", mode="before")
+    @classmethod
+    def _random_task_is_a_sampler(cls, v: Any) -> Any:
+        """``random_task`` once meant two things; it is now the sampler only, and the old
+        spelling here says where it went instead of listing every combination."""
+        if v == "random_task":
+            raise ValueError("'random_task' is a sampler, not a loss combination: use "
+                             "loss.combine=sampled (one task per step) with sampler=random_task "
+                             "(that task drawn uniformly at random)")
+        return v
+
 
 class EvaluateConfig(Strict):
     batch_size: int = Field(default=128, ge=1)

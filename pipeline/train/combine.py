@@ -2,10 +2,10 @@
 
 Two families:
 
-* single-task steps (``sampled``, the default, and ``random_task``): the step trains on one
-  task's batch, the task the sampler scheduled for it. ``random_task`` is DESIGN.md's name for
-  the same "one task's loss per step" idea and shares the implementation; pair it with
-  ``sampler=random_task`` for uniformly random tasks.
+* single-task steps (``sampled``, the default): the step trains on one task's batch, the task
+  the sampler scheduled for it. ``random_task`` is a sampler only (``sampler=random_task``: a
+  uniformly random task per step, the SMARTer report's "randomizing the task"); as a loss
+  combination it was an alias of ``sampled`` and is refused with a pointer to the sampler.
 * all-task steps (``sum``, ``weighted``, ``pcgrad``, ``uncertainty``): the step draws one batch
   of EVERY task and combines their losses, so the sampler's per-step choice is not used (its
   schedule then only fixes the epoch length).
@@ -149,7 +149,6 @@ class PCGrad(Combiner):
 
 COMBINERS: dict[str, type[Combiner]] = {
     "sampled": SingleTask,
-    "random_task": SingleTask,
     "sum": Sum,
     "weighted": Weighted,
     "pcgrad": PCGrad,

@@ -75,7 +75,7 @@ def test_uncertainty_weights_are_optimizer_parameters_and_learn():
     assert float(comb.log_vars["single"].detach()) > 0  # high loss: larger variance
 
 
-@pytest.mark.parametrize("name,all_tasks", [("sampled", False), ("random_task", False),
+@pytest.mark.parametrize("name,all_tasks", [("sampled", False),
                                             ("sum", True), ("weighted", True),
                                             ("pcgrad", True), ("uncertainty", True)])
 def test_which_tasks_a_step_draws(name, all_tasks):
