@@ -184,9 +184,20 @@ class ModelConfig(Strict):
     pal_size: int | None = Field(default=None, ge=1)
     adapter_rank: int = Field(default=8, ge=1)
     lora_alpha: float = Field(default=16.0, gt=0)
+    # Attention projections LoRA adapts (the SMARTer report adapted query and key only).
+    lora_targets: list[Literal["query", "key", "value"]] = Field(
+        default=["query", "key", "value"], min_length=1)
     adapter_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     freeze: Literal["full", "frozen", "two_stage"] = "full"
     two_stage_epochs: int = Field(default=1, ge=1)
+
+
+    @field_validator("lora_targets")
+    @classmethod
+    def _distinct_targets(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lora_targets lists a projection twice: {v}")
+        return v
 
 
 class TrainConfig(Strict):
