@@ -191,6 +191,9 @@ class ModelConfig(Strict):
     pal_size: int | None = Field(default=None, ge=1)
     adapter_rank: int = Field(default=8, ge=1)
     lora_alpha: float = Field(default=16.0, gt=0)
+    # Attention projections LoRA adapts (the SMARTer report adapted query and key only).
+    lora_targets: list[Literal["query", "key", "value"]] = Field(
+        default=["query", "key", "value"], min_length=1)
     adapter_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     freeze: Literal["full", "frozen", "two_stage"] = "full"
     two_stage_epochs: int = Field(default=1, ge=1)
@@ -199,6 +202,14 @@ class ModelConfig(Strict):
     # predicts the untrained encoder's zero-shot scores (pipeline/model/head_init.py).
     head_init: Literal["zero_shot", "random"] = "zero_shot"
     head_init_rows: int = Field(default=2000, ge=10)  # train rows per task for that fit
+
+
+    @field_validator("lora_targets")
+    @classmethod
+    def _distinct_targets(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lora_targets lists a projection twice: {v}")
+        return v
 
 
 class TrainConfig(Strict):
@@ -268,6 +279,17 @@ class LossConfig(Strict):
     combine: CombineName = "sampled"
     weights: dict[str, float] = {}  # loss.combine=weighted: per-task weights (missing: 1)
     smart: SmartConfig = SmartConfig()
+
+    @field_validator("combine", mode="before")
+    @classmethod
+    def _random_task_is_a_sampler(cls, v: Any) -> Any:
+        """``random_task`` once meant two things; it is now the sampler only, and the old
+        spelling here says where it went instead of listing every combination."""
+        if v == "random_task":
+            raise ValueError("'random_task' is a sampler, not a loss combination: use "
+                             "loss.combine=sampled (one task per step) with sampler=random_task "
+                             "(that task drawn uniformly at random)")
+        return v
 
 
 class EvaluateConfig(Strict):

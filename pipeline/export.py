@@ -1,9 +1,12 @@
 """CS224N leaderboard files, byte-compatible with the official starter code.
 
 The starter code writes ``f"id \\t Predicted_Sentiment \\n"`` and then ``f"{id} , {pred} \\n"``
-per example (spaces and the ``Similiary`` spelling included), with sentiment classes as
-integers, paraphrase predictions as the floats ``0.0``/``1.0`` (it rounds a sigmoid) and
-similarity as a float. Every id of the split appears exactly once.
+per example (spaces and the ``Similiary`` spelling included), where ``pred`` is an element of
+a numpy array: sentiment classes are int64 (``3``), paraphrase predictions float32 ``0.0`` /
+``1.0`` (it rounds a sigmoid) and similarity the raw float32 score. numpy formats a float32
+scalar in an f-string through Python's ``float``, so the starter writes the float32 value's
+double repr (``3.1415927410125732``, not 4 decimals); we write the same bytes. Every id of the
+split appears exactly once.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def header_for(task: str, task_type: str) -> str:
 
 def format_prediction(task: str, task_type: str, value: float) -> str:
     if task_type == "regression":
-        return f"{float(value):.4f}"
+        # The starter's f"{np.float32}" is repr(float(x)) of the float32 score: full digits.
+        return repr(float(np.float32(value)))
     if task == "para":
         return f"{float(int(value))}"
     return f"{int(value)}"

@@ -132,14 +132,18 @@ SYNTHETIC_TASKS = ("sst", "para", "sts", "cfimdb")
 
 
 def check_synthetic_tasks(tasks: list[str]) -> None:
+    """A user task's data is its own files, which the synthetic source cannot invent: fail in
+    one line that says what to set (rather than training on made-up labels)."""
     unknown = [t for t in tasks if t not in SYNTHETIC_TASKS]
     if unknown:
         from pipeline.errors import UserError
 
+        first = unknown[0]
         raise UserError(
-            f"data.source=synthetic has no generator for task(s) {', '.join(unknown)}; "
-            f"synthetic tasks are {', '.join(SYNTHETIC_TASKS)}. Use data.source=cs224n with "
-            "the task's files instead."
+            f"data.source=synthetic only generates the built-in tasks "
+            f"({', '.join(SYNTHETIC_TASKS)}); for task(s) {', '.join(unknown)} set "
+            f"data.source=cs224n and data.dir to the folder holding tasks.{first}.files "
+            "(built-in tasks read their CS224N files from the same folder)"
         )
 
 

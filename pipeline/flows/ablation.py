@@ -27,7 +27,7 @@ PoolingName = Literal["cls", "mean", "max"]
 HeadName = Literal["linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty", "bilstm"]
 SingleHeadName = Literal["linear", "mlp", "bilstm"]
 AdapterName = Literal["none", "pal", "pal_lora", "lora"]
-CombineName = Literal["sampled", "random_task", "sum", "weighted", "pcgrad", "uncertainty"]
+CombineName = Literal["sampled", "sum", "weighted", "pcgrad", "uncertainty"]
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
 
 # Ablation field -> dotted params.yaml key.

@@ -7,8 +7,9 @@
   (it has none): 2·d_m·d_s + L·3·d_s².
 - ``pal_lora`` (the PAL-LoRA report): the parallel branch is low rank instead,
   B_l · A_l · dropout_t(h) with rank r and a dropout rate per task: L·2·d_m·r per task.
-- ``lora`` (Hu et al., 2021): low-rank updates of the query/key/value projections,
-  W x + (α/r)·B_t A_t x: L·3·2·d_m·r per task.
+- ``lora`` (Hu et al., 2021): low-rank updates of the attention projections named in
+  ``model.lora_targets`` (default query, key and value; the SMARTer report adapted query and
+  key), W x + (α/r)·B_t A_t x: L·|targets|·2·d_m·r per task.
 
 A batch of task t runs through t's adapters only: the model sets ``AdapterContext.task``
 (and the padding mask PAL's attention needs) before each encoder call. Every adapter weight
@@ -28,6 +29,7 @@ from torch import nn
 
 ADAPTERS = ("none", "pal", "pal_lora", "lora")
 ADAPTER_MARK = "task_adapters"
+LORA_TARGETS = ("query", "key", "value")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class AdapterSettings:
     rank: int = 8
     alpha: float = 16.0
     dropout: dict[str, float] | None = None  # per task (pal_lora, lora)
+    lora_targets: tuple[str, ...] = LORA_TARGETS  # lora: which of query/key/value to adapt
 
     def size_for(self, hidden: int) -> int:
         return self.pal_size or max(1, round(hidden * 204 / 768))
@@ -184,7 +187,7 @@ def install_adapters(encoder: nn.Module, settings: AdapterSettings) -> tuple[
     elif settings.kind == "lora":
         for layer in layers:
             attn = layer.attention.self
-            for name in ("query", "key", "value"):
+            for name in settings.lora_targets:
                 setattr(attn, name, LoraLinear(getattr(attn, name), ctx, settings.tasks,
                                                settings.rank, settings.alpha, dropout))
     else:

@@ -75,6 +75,7 @@ class MultitaskModel(nn.Module):
         settings = AdapterSettings(
             kind=model.adapter, tasks=tuple(self.tasks), pal_size=model.pal_size,
             rank=model.adapter_rank, alpha=model.lora_alpha,
+            lora_targets=tuple(model.lora_targets),
             dropout={t.name: t.adapter_dropout for t in tasks})
         self.adapter_ctx, shared = install_adapters(encoder, settings)
         if shared is not None:

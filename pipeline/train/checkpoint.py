@@ -6,12 +6,15 @@ weights as safetensors (model, best-so-far model, SMART teacher) and everything 
 scheduler, combiner, batch streams, the epoch's task plan, torch/numpy/python RNG states,
 history) in ``state.pt``, loaded with ``weights_only=True`` so a checkpoint cannot run code.
 Each folder is written via ``atomic_path``, so one that exists is complete; older ones are
-removed after a newer one lands. A ``fingerprint`` of the run's params and data guards against
-resuming a different run.
+removed after a newer one lands. A ``fingerprint`` guards against resuming a different run: it
+names its parts (``run``: the params and data; ``code``: the ``pipeline`` package's sources),
+so a checkpoint that is skipped can say which part changed. A run resumed under changed code
+would match neither version's result, so changed code means a fresh start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
 from pathlib import Path
@@ -24,6 +27,38 @@ from safetensors.torch import load_file, save_file
 from pipeline.io import atomic_path
 
 STATE = "state.pt"
+PACKAGE = Path(__file__).resolve().parents[1]  # the `pipeline` package
+WHY = {"code": "the pipeline/ code changed since it was written",
+       "run": "params or data changed since it was written"}
+
+
+def code_digest(root: Path = PACKAGE) -> str:
+    """sha256 of every ``.py`` file under ``root`` (path and bytes, in path order): the code
+    a checkpoint was written by. All of the package, not just train/: a change anywhere in
+    what training imports (data, model, evaluate) can change the trajectory."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def compose_fingerprint(parts: dict[str, str]) -> str:
+    """``name=value;...``: one string to compare, whose parts can still be told apart."""
+    return ";".join(f"{k}={v}" for k, v in sorted(parts.items()))
+
+
+def _parts(fingerprint: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in fingerprint.split(";") if "=" in p)
+
+
+def skip_reason(found: Path, fingerprint: str, written: str) -> str:
+    """One line saying why checkpoint ``found`` (fingerprint ``written``) is not resumed."""
+    ours, theirs = _parts(fingerprint), _parts(written)
+    changed = [k for k in sorted(ours.keys() | theirs.keys()) if ours.get(k) != theirs.get(k)]
+    why = "; ".join(WHY.get(k, f"its {k} differs") for k in changed) or "fingerprint differs"
+    return f"not resuming {found}: {why}; starting from scratch"
 
 
 def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -74,6 +109,16 @@ def latest(ckpt_dir: Path, fingerprint: str) -> Path | None:
         if meta.get("fingerprint") == fingerprint:
             return path
     return None
+
+
+def explain_skip(ckpt_dir: Path, fingerprint: str) -> str | None:
+    """Why the newest checkpoint in ``ckpt_dir`` will not be resumed (None: there is none,
+    or one of this run's fingerprint exists)."""
+    found = sorted(p for p in ckpt_dir.glob("step-*") if (p / STATE).is_file())
+    if not found or latest(ckpt_dir, fingerprint) is not None:
+        return None
+    meta = torch.load(found[-1] / STATE, weights_only=True, map_location="cpu")
+    return skip_reason(found[-1], fingerprint, str(meta.get("fingerprint", "")))
 
 
 def load(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:

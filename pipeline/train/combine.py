@@ -2,19 +2,22 @@
 
 Two families:
 
-* single-task steps (``sampled``, the default, and ``random_task``): the step trains on one
-  task's batch, the task the sampler scheduled for it. ``random_task`` is DESIGN.md's name for
-  the same "one task's loss per step" idea and shares the implementation; pair it with
-  ``sampler=random_task`` for uniformly random tasks.
+* single-task steps (``sampled``, the default): the step trains on one task's batch, the task
+  the sampler scheduled for it. ``random_task`` is a sampler only (``sampler=random_task``: a
+  uniformly random task per step, the SMARTer report's "randomizing the task"); as a loss
+  combination it was an alias of ``sampled`` and is refused with a pointer to the sampler.
 * all-task steps (``sum``, ``weighted``, ``pcgrad``, ``uncertainty``): the step draws one batch
   of EVERY task and combines their losses, so the sampler's per-step choice is not used (its
   schedule then only fixes the epoch length).
 
 ``pcgrad`` (Yu et al., 2020, "Gradient Surgery for Multi-Task Learning") projects each task's
-gradient on the shared parameters (the encoder) off the other tasks' gradients it conflicts
-with (negative dot product), visiting the others in a random order per task and step; the
-heads are task-specific and keep their own gradients. ``uncertainty`` (Kendall et al., 2018)
-weighs task i by exp(-s_i) with a learned log-variance s_i, a parameter the optimizer trains.
+gradient on the shared parameters (the encoder's own weights) off the other tasks' gradients
+it conflicts with (negative dot product), visiting the others in a random order per task and
+step. Everything task-specific keeps its own gradient: the heads, and the per-task adapters,
+even those that live inside the encoder (LoRA, PAL-LoRA, PAL's attention): the paper projects
+only the parameters the tasks share (:func:`split_parameters`).
+``uncertainty`` (Kendall et al., 2018) weighs task i by exp(-s_i) with a learned
+log-variance s_i, a parameter the optimizer trains.
 """
 
 from __future__ import annotations
@@ -25,14 +28,31 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.model.adapters import is_adapter_param
+
 
 @dataclass
 class BackwardContext:
-    shared: list[nn.Parameter]  # parameters every task uses (the encoder)
-    task_only: list[nn.Parameter]  # the rest: heads (and combiner weights)
+    shared: list[nn.Parameter]  # parameters every task uses (the encoder's own weights)
+    task_only: list[nn.Parameter]  # the rest: heads, adapters (and combiner weights)
     scale: float  # 1 / gradient-accumulation steps
     scaler: torch.amp.GradScaler | None  # fp16 loss scaling
     rng: np.random.Generator  # pcgrad's task order
+
+
+def split_parameters(model: nn.Module, combiner: nn.Module) -> tuple[
+        list[nn.Parameter], list[nn.Parameter]]:
+    """(shared, task_only) for :class:`BackwardContext`.
+
+    Shared are the encoder's own weights, the only ones every task's loss depends on. Adapter
+    weights inside the encoder belong to one task each, so they go with the heads (and the
+    combiner's weights) to the task-only side: PCGrad must not project them, or a task's own
+    adapter gradient would be rescaled by another task's conflict."""
+    shared = [p for n, p in model.named_parameters()
+              if n.startswith("encoder.") and not is_adapter_param(n)]
+    shared_ids = {id(p) for p in shared}
+    task_only = [p for p in model.parameters() if id(p) not in shared_ids]
+    return shared, task_only + list(combiner.parameters())
 
 
 def _scaled(loss: torch.Tensor, ctx: BackwardContext) -> torch.Tensor:
@@ -139,8 +159,8 @@ class PCGrad(Combiner):
             p.grad = g.clone() if p.grad is None else p.grad + g
             offset += n
         total = self.combine(losses)
-        # The task-specific parameters (heads) get their own gradients: a head's loss is the
-        # only term that depends on it, so the sum's gradient is exactly that task's gradient.
+        # The task-specific parameters (heads, adapters) get their own gradients: a task's loss
+        # is the only term that depends on them, so the sum's gradient is exactly that task's.
         rest = [p for p in ctx.task_only if p.requires_grad]
         if rest:
             torch.autograd.backward(_scaled(total, ctx), inputs=rest)
@@ -149,7 +169,6 @@ class PCGrad(Combiner):
 
 COMBINERS: dict[str, type[Combiner]] = {
     "sampled": SingleTask,
-    "random_task": SingleTask,
     "sum": Sum,
     "weighted": Weighted,
     "pcgrad": PCGrad,

@@ -2,12 +2,18 @@
 
 Every rank holds a full model and trains on its own shard of each task's batches (see
 ``BatchStream(rank=, world_size=)``); after each backward the gradients are averaged across
-ranks with one all-reduce, so every rank takes the same optimizer step and the weights stay
-identical. We average gradients by hand rather than wrapping the model in
-``DistributedDataParallel``: a step uses only some heads (DDP's hooks would wait for the
-unused ones) and pcgrad/SMART take several backward passes per step, which DDP's one-backward
-bucketing does not fit. The same code runs on CPU with the gloo backend (how it is tested)
-and on GPUs with nccl. Only rank 0 writes outputs, logs and checkpoints.
+ranks, so every rank takes the same optimizer step and the weights stay identical.
+
+The averaging is exactly what one process training on the union of the ranks' batches would
+compute (up to float summation order; ``tests/unit/test_ddp.py`` pins it): a parameter that no
+rank used this step (another task's head, or its adapters) keeps ``grad=None``, so AdamW skips
+it as it does in one process (no momentum step, no weight decay); filling it with zeros would
+move it. We do this by hand rather than wrapping the model in ``DistributedDataParallel``:
+pcgrad and SMART take several backward passes (and ``autograd.grad`` calls) per step, which
+DDP's one-backward reducer does not fit, and DDP's ``find_unused_parameters`` costs a graph
+walk per step to learn what the presence flags below tell in one small all-reduce. The same
+code runs on CPU with the gloo backend (how it is tested) and on GPUs with nccl. Only rank 0
+writes outputs, logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -69,18 +75,34 @@ def broadcast_parameters(module: torch.nn.Module, ctx: DistContext) -> None:
             dist.broadcast(t, src=0)
 
 
+def used_on_any_rank(params: list[torch.nn.Parameter], ctx: DistContext) -> list[bool]:
+    """Whether each parameter got a gradient this step on at least one rank (one small
+    all-reduce of presence flags), so every rank agrees on which gradients exist."""
+    device = params[0].device if params else torch.device("cpu")
+    flags = torch.tensor([p.grad is not None for p in params], dtype=torch.float32,
+                         device=device)
+    if ctx.active:
+        dist.all_reduce(flags)
+    return [bool(f > 0) for f in flags.tolist()]
+
+
 def average_gradients(params: list[torch.nn.Parameter], ctx: DistContext) -> None:
-    """Mean of every parameter's gradient over the ranks, as one flat all-reduce (a rank with
-    no gradient for a parameter this step contributes zeros)."""
+    """Mean of each parameter's gradient over the ranks, as one flat all-reduce of the
+    parameters some rank used. A rank that did not use such a parameter contributes zeros
+    (its loss does not depend on it); a parameter no rank used keeps ``grad=None``, exactly as
+    in single-process training, so the optimizer leaves it alone this step."""
     if not ctx.active:
         return
     params = [p for p in params if p.requires_grad]
+    used = [p for p, u in zip(params, used_on_any_rank(params, ctx), strict=True) if u]
+    if not used:
+        return
     flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                      for p in params])
+                      for p in used])
     dist.all_reduce(flat)
     flat /= ctx.world_size
     offset = 0
-    for p in params:
+    for p in used:
         n = p.numel()
         p.grad = flat[offset:offset + n].view_as(p).clone()
         offset += n

@@ -34,7 +34,7 @@ from pipeline.model.freeze import apply_freeze, param_groups
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
-from pipeline.train.combine import BackwardContext, build_combiner
+from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
 from pipeline.train.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train.samplers import SAMPLERS, SamplerContext
@@ -184,10 +184,7 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
     sched = build_scheduler(cfg.schedule, opt, ScheduleContext(
         total, opt_per_epoch, math.ceil(cfg.warmup_ratio * total), cfg.lr_decay))
     scaler = precision.scaler(device)
-    shared = [p for p in model.encoder.parameters() if p.requires_grad]
-    shared_ids = {id(p) for p in shared}
-    task_only = [p for p in model.parameters() if id(p) not in shared_ids]
-    task_only += list(combiner.parameters())
+    shared, task_only = split_parameters(model, combiner)
     trained_params = list(model.parameters()) + list(combiner.parameters())
     dist.broadcast_parameters(model, dist_ctx)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,10 @@ def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) 
     })
 
 
-def run_fingerprint(params: Params, meta: dict[str, Any], sizes: dict[str, int]) -> str:
-    """What makes two runs the same trajectory: a checkpoint resumes only its own run."""
+def run_fingerprint(params: Params, meta: dict[str, Any], sizes: dict[str, int],
+                    code_root: Path = ckpt.PACKAGE) -> str:
+    """What makes two runs the same trajectory: a checkpoint resumes only its own run, under
+    the code that wrote it (``code_root``: the package sources hashed)."""
     ignore = {"resume", "checkpoint_every", "log_every", "threads", "eval_batch_size"}
     state = {
         "seed": params.seed, "sampler": params.sampler,
@@ -72,7 +75,22 @@ def run_fingerprint(params: Params, meta: dict[str, Any], sizes: dict[str, int])
         "train": {k: v for k, v in params.train.model_dump().items() if k not in ignore},
         "loss": params.loss.model_dump(), "meta": meta, "sizes": sizes,
     }
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+    run = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+    return ckpt.compose_fingerprint({"run": run, "code": ckpt.code_digest(code_root)})
+
+
+def will_resume(checkpoint_dir: Path | None, fingerprint: str, resume: str,
+                log: bool = True) -> bool:
+    """Whether training continues from a checkpoint; when one exists but belongs to another
+    run or code, say so on stderr (else a fresh start after a code change looks like a bug)."""
+    if checkpoint_dir is None or resume != "auto":
+        return False
+    if ckpt.latest(checkpoint_dir, fingerprint) is not None:
+        return True
+    reason = ckpt.explain_skip(checkpoint_dir, fingerprint)
+    if reason and log:
+        print(reason, file=sys.stderr, flush=True)
+    return False
 
 
 def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path, live_dir: Path,
@@ -108,8 +126,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     in_overall = {t for t, c in params.tasks.items() if c.in_overall}
     fingerprint = run_fingerprint(params, {**meta, "mlm": manifest},
                                   {t: len(d) for t, d in train_sets.items()})
-    resuming = (checkpoint_dir is not None and params.train.resume == "auto"
-                and ckpt.latest(checkpoint_dir, fingerprint) is not None)
+    resuming = will_resume(checkpoint_dir, fingerprint, params.train.resume, log=ctx.is_main)
     head_init: dict[str, str] = {}
     if params.model.head_init == "zero_shot" and not resuming:
         from pipeline.model.head_init import init_heads_zero_shot

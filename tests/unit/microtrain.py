@@ -21,13 +21,14 @@ TASKS = [
 ]
 
 
-def micro_model(seed: int = 0, dropout: float = 0.1) -> MultitaskModel:
+def micro_model(seed: int = 0, dropout: float = 0.1, **model: Any) -> MultitaskModel:
+    """The micro model; ``model`` adds ModelConfig fields (e.g. ``adapter="lora"``)."""
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1,
                      num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
                      hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     encoder = BertModel(cfg, add_pooling_layer=False)
-    return MultitaskModel(encoder, TASKS, ModelConfig(dropout=dropout), "micro")
+    return MultitaskModel(encoder, TASKS, ModelConfig(dropout=dropout, **model), "micro")
 
 
 def _ragged(rng: np.random.Generator, n: int) -> Ragged:

@@ -51,6 +51,16 @@ def test_ablation_changes_win_over_the_budget(tmp_path):
     assert params.train.lr == 1e-3 and params.data.source == "cs224n"
 
 
+def test_smarter_lora_adapts_query_and_key_as_the_report(tmp_path):
+    """The report: "fine-tune the key and query matrices W_q, W_k" (the default adds value)."""
+    raw = default_params_dict()
+    overrides = expand(raw, "lora", None, tmp_path)
+    assert overrides["model.lora_targets"] == "[query, key]"  # a YAML list `-S` accepts
+    params = parse_params(apply_overrides(raw, overrides))
+    assert params.model.adapter == "lora" and params.model.lora_targets == ["query", "key"]
+    assert parse_params(raw).model.lora_targets == ["query", "key", "value"]
+
+
 def test_real_data_budget_needs_an_existing_data_dir(tmp_path, monkeypatch):
     raw = default_params_dict()
     with pytest.raises(AblationError, match="pass --data-dir or set"):

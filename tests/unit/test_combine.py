@@ -7,9 +7,17 @@ import torch
 from torch import nn
 
 from pipeline.config import LossConfig, TrainConfig
-from pipeline.train.combine import COMBINERS, BackwardContext, build_combiner, project_conflicting
-from pipeline.train.loop import make_optimizer
-from tests.unit.microtrain import micro_model
+from pipeline.data.batching import collate
+from pipeline.model.adapters import adapter_task
+from pipeline.train.combine import (
+    COMBINERS,
+    BackwardContext,
+    build_combiner,
+    project_conflicting,
+    split_parameters,
+)
+from pipeline.train.loop import make_optimizer, task_loss
+from tests.unit.microtrain import micro_data, micro_model
 
 TYPES = {"a": "classification", "b": "regression"}
 
@@ -75,10 +83,46 @@ def test_uncertainty_weights_are_optimizer_parameters_and_learn():
     assert float(comb.log_vars["single"].detach()) > 0  # high loss: larger variance
 
 
-@pytest.mark.parametrize("name,all_tasks", [("sampled", False), ("random_task", False),
+@pytest.mark.parametrize("name,all_tasks", [("sampled", False),
                                             ("sum", True), ("weighted", True),
                                             ("pcgrad", True), ("uncertainty", True)])
 def test_which_tasks_a_step_draws(name, all_tasks):
     comb = COMBINERS[name](TYPES, {})
     assert comb.step_tasks("b") == (["a", "b"] if all_tasks else ["b"])
     assert LossConfig(combine=name).combine == name
+
+
+def _flat_grad(loss: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+    gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                      for g, p in zip(gs, params, strict=True)])
+
+
+@pytest.mark.parametrize("adapter", ["lora", "pal_lora", "pal"])
+def test_pcgrad_leaves_a_tasks_adapter_gradient_alone_on_a_conflict(adapter):
+    """Adapters inside the encoder belong to one task: PCGrad projects only the encoder's own
+    weights, so a task's adapter gradient is its plain gradient even when the tasks' encoder
+    gradients conflict."""
+    torch.manual_seed(0)
+    model = micro_model(dropout=0.0, adapter=adapter, adapter_dropout=0.0)
+    for name, p in model.named_parameters():
+        if adapter_task(name) is not None:  # off the zero init, so every adapter weight moves
+            nn.init.normal_(p, std=0.3)
+    comb = build_combiner("pcgrad", {t: s.type for t, s in model.tasks.items()}, {})
+    shared, task_only = split_parameters(model, comb)
+    names = {id(p): n for n, p in model.named_parameters()}
+    data = micro_data()
+    losses = {t: task_loss(model, t, collate(data[t], np.arange(8), 0, t == "reg"))
+              for t in ("single", "pair")}
+    if torch.dot(_flat_grad(losses["single"], shared), _flat_grad(losses["pair"], shared)) > 0:
+        losses["pair"] = -losses["pair"]  # make the encoder gradients conflict
+    own = [p for n, p in model.named_parameters() if adapter_task(n) == "single"]
+    expected = torch.autograd.grad(losses["single"], own, retain_graph=True)
+    plain_encoder = _flat_grad(losses["single"] + losses["pair"], shared)
+    comb.backward(losses, BackwardContext(shared, task_only, 1.0, None,
+                                          np.random.default_rng(0)))
+    merged = torch.cat([p.grad.reshape(-1) for p in shared])
+    assert not torch.allclose(merged, plain_encoder)  # the conflict was projected
+    for p, g in zip(own, expected, strict=True):
+        assert torch.allclose(p.grad, g, atol=1e-7), names[id(p)]
+    assert not any(adapter_task(names[id(p)]) for p in shared)

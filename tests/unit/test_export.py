@@ -32,7 +32,17 @@ def test_para_bytes_use_the_starter_codes_rounded_floats():
 
 def test_sts_header_keeps_the_official_misspelling():
     got = render_predictions("sts", "regression", ["s1"], np.array([3.14159]))
-    assert got == "id \t Predicted_Similiary \ns1 , 3.1416 \n"
+    assert got.startswith("id \t Predicted_Similiary \n")
+
+
+def test_sts_bytes_are_the_starter_codes_float32_scores():
+    """The starter formats float32 scores with f"{s}" (full digits, not rounded); our
+    predictions are float32 model outputs stored as float64, so the bytes must agree."""
+    scores = np.array([3.14159265, 0.1, 4.999, -0.25, 2.0], dtype=np.float32)
+    ids = [f"s{i}" for i in range(len(scores))]
+    got = render_predictions("sts", "regression", ids, scores.astype(np.float64))
+    assert got == official("Predicted_Similiary", ids, list(scores))
+    assert "s0 , 3.1415927410125732 \n" in got and "s4 , 2.0 \n" in got
 
 
 def test_coverage_requires_every_id_exactly_once():

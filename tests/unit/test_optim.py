@@ -59,7 +59,7 @@ def test_bf16_runs_on_cpu_and_fp16_is_refused():
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    ({"loss": {"combine": "pcgrd"}}, "pcgrad, random_task, sampled, sum, uncertainty, weighted"),
+    ({"loss": {"combine": "pcgrd"}}, "pcgrad, sampled, sum, uncertainty, weighted"),
     ({"train": {"schedule": "cosine"}}, "constant, exponential, linear"),
     ({"train": {"precision": "fp8"}}, "auto, bf16, fp16, fp32"),
     ({"train": {"precision": "fp16", "device": "cpu"}}, "fp16 needs CUDA"),
@@ -67,6 +67,9 @@ def test_bf16_runs_on_cpu_and_fp16_is_refused():
     ({"loss": {"weights": {"nope": 2.0}}}, "unknown task(s) nope"),
     ({"train": {"task_batch_size": {"nope": 2}}}, "unknown task(s) nope"),
     ({"loss": {"smart": {"eps": -1}}}, "loss.smart.eps"),
+    ({"loss": {"combine": "random_task"}},
+     "loss.combine: 'random_task' is a sampler, not a loss combination: use "
+     "loss.combine=sampled (one task per step) with sampler=random_task"),
 ])
 def test_invalid_training_params_say_what_is_valid(overrides, expected):
     with pytest.raises(UserError) as err:

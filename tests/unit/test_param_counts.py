@@ -41,3 +41,12 @@ def test_lora_and_pal_lora_add_what_their_rank_implies(rank):
     plain = bert_base_shaped("none").param_report()
     assert lora["encoder"] == pal_lora["encoder"] == plain["encoder"]
     assert lora["total"] == plain["total"] + len(TASKS) * lora["adapters"]["sst"]
+
+
+def test_lora_adapts_only_its_targets():
+    """The SMARTer report adapted W_q and W_k: two of the three projections per layer."""
+    model = bert_base_shaped("lora", adapter_rank=4, lora_targets=["query", "key"])
+    assert model.param_report()["adapters"]["sst"] == LAYERS * 2 * (D_M * 4 + 4 * D_M)
+    adapted = {n.split(".attention.self.")[1].split(".")[0] for n, _ in model.named_parameters()
+               if "task_adapters" in n}
+    assert adapted == {"query", "key"}

@@ -4,6 +4,7 @@ weights of an uninterrupted run with the same seed (CPU, deterministic)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import ROOT
+from pipeline.config import parse_params
+from pipeline.train import checkpoint as ckpt
+from pipeline.train import loop
+from pipeline.train.run import run_fingerprint, will_resume
+from tests.conftest import ROOT, tiny_params_dict
+from tests.unit.microtrain import micro_cfg, micro_data, micro_model
 
 SCRIPT = """
 import sys, time
@@ -72,3 +78,29 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_changed_code_is_not_resumed_and_the_log_says_why(tmp_path, capsys):
+    """A run killed under one version of the code and rerun under another would match
+    neither version's result: the fingerprint hashes the package, so it starts afresh."""
+    code = tmp_path / "pipeline"
+    shutil.copytree(ckpt.PACKAGE, code, ignore=shutil.ignore_patterns("__pycache__"))
+    params = parse_params(tiny_params_dict())
+    meta, sizes = {"pad_token_id": 0}, {"single": 48, "pair": 56, "reg": 64}
+    before = run_fingerprint(params, meta, sizes, code_root=code)
+    checkpoints = tmp_path / "checkpoints"
+    loop.fit(micro_model(), micro_data(), micro_data(16, 1), micro_cfg(batches_per_epoch=2),
+             "round_robin", 0, 0, {"single"}, checkpoint_dir=checkpoints, fingerprint=before)
+    assert will_resume(checkpoints, before, "auto")  # same code and params: resumed
+
+    loop_py = code / "train" / "loop.py"
+    loop_py.write_text(loop_py.read_text() + "\n# a change\n")
+    after = run_fingerprint(params, meta, sizes, code_root=code)
+    assert not will_resume(checkpoints, after, "auto")
+    err = capsys.readouterr().err
+    assert f"not resuming {sorted(checkpoints.glob('step-*'))[-1]}" in err
+    assert "the pipeline/ code changed" in err and "params or data" not in err
+    result = loop.fit(micro_model(), micro_data(), micro_data(16, 1),
+                      micro_cfg(batches_per_epoch=2), "round_robin", 0, 0, {"single"},
+                      checkpoint_dir=checkpoints, fingerprint=after)
+    assert result.resumed_from is None and result.steps == 2

@@ -41,8 +41,13 @@ def test_user_errors_are_one_clear_line(tmp_path, stage, params, message):
 
 
 def test_synthetic_source_rejects_a_task_it_cannot_generate(tmp_path):
+    """One line that says what to set: data.source and data.dir (the folder of its files)."""
     params = tiny_params_dict(tasks={"yelp": {"type": "classification", "num_labels": 5,
                                               "pair": False}})
     proc = run_stage(tmp_path, "prepare", params)
-    assert proc.returncode == 2 and "no generator for task(s) yelp" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: data.source=synthetic only generates the built-in tasks (sst, para, sts, "
+        "cfimdb); for task(s) yelp set data.source=cs224n and data.dir to the folder holding "
+        "tasks.yelp.files (built-in tasks read their CS224N files from the same folder)"]
     assert not (tmp_path / "data").exists()
