@@ -19,6 +19,7 @@ from pipeline.errors import UserError
 from pipeline.io import write_text
 
 BASELINE = "baseline"
+FLOOR = "zero-shot"  # the untrained encoder with zero-shot heads: what training must beat
 # Dev score column of leaderboard.csv for each name an ablation's `expect` may use.
 SCORES = {"overall": "overall", "sst": "sst.accuracy", "para": "para.accuracy",
           "sts": "sts.pearson"}
@@ -69,6 +70,18 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def below_floor(row: dict[str, str], floor: dict[str, str] | None) -> list[str]:
+    """The tasks (sst, para, sts) on which ``row`` scores below the zero-shot floor."""
+    if floor is None:
+        return []
+    out = []
+    for task in ("sst", "para", "sts"):
+        ours, ref = _score(row, SCORES[task]), _score(floor, SCORES[task])
+        if ours is not None and ref is not None and ours < ref:
+            out.append(task)
+    return out
+
+
 def _seconds(row: dict[str, str]) -> str:
     total = sum(v for c in ("train_seconds", "mlm_seconds") if (v := _score(row, c)) is not None)
     return f"{total:.0f}" if total else ""
@@ -106,6 +119,18 @@ def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
     lines.append(f"Baseline: overall {_fmt(b_overall, 4)}, sst {_fmt(_score(base, SCORES['sst']))}"
                  f", para {_fmt(_score(base, SCORES['para']))}, sts "
                  f"{_fmt(_score(base, SCORES['sts']))}, {_seconds(base)} s.")
+    floor = ran.get(FLOOR)
+    if floor is not None:
+        below = below_floor(base, floor)
+        lines.append(
+            f"Zero-shot floor (`{FLOOR}`: no training step): sst "
+            f"{_fmt(_score(floor, SCORES['sst']))}, para {_fmt(_score(floor, SCORES['para']))}, "
+            f"sts {_fmt(_score(floor, SCORES['sts']))}. Baseline "
+            + ("at or above it on every task." if not below
+               else f"BELOW it on {', '.join(below)}."))
+    else:
+        lines.append(f"Zero-shot floor: not run (`python -m pipeline ablate {FLOOR} "
+                     f"--budget {budget}`).")
     by_report: dict[str, list[str]] = {}
     for name, spec in specs.items():
         if name == BASELINE or name not in ran:
@@ -116,8 +141,8 @@ def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
     for report, names in by_report.items():
         lines += ["", f"## {report}", "",
                   "| ablation | what it tests | sst acc | para acc | sts r | overall | Δ overall"
-                  " | seconds | report's claim | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  " | below zero-shot | seconds | report's claim | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name in names:
             spec, row = specs[name], ran[name]
             overall = _score(row, "overall")
@@ -126,6 +151,7 @@ def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
                 f"| {name} | {spec.description} | {_fmt(_score(row, SCORES['sst']))} | "
                 f"{_fmt(_score(row, SCORES['para']))} | {_fmt(_score(row, SCORES['sts']))} | "
                 f"{_fmt(overall, 4)} | {'' if delta is None else f'{delta:+.4f}'} | "
+                f"{', '.join(below_floor(row, floor)) if name != FLOOR else '(floor)'} | "
                 f"{_seconds(row)} | {spec.claim or ''} | {verdict(spec.expect, row, base)} |")
             tally.setdefault(verdict(spec.expect, row, base), []).append(name)
             count += 1

@@ -45,22 +45,18 @@ def declared_budgets(raw: dict[str, Any]) -> dict[str, BudgetSpec]:
 
 
 def default_data_dir(project: Path) -> Path | None:
-    """Where the CS224N files are when no --data-dir is given: $MTB_CS224N_DIR, else
-    ``../shared/data/cs224n`` beside the project (the layout of this project's machines)."""
+    """Where the CS224N files are when no --data-dir is given: $MTB_CS224N_DIR, else None
+    (the params' own ``data.dir``: the copy shipped in the project's ``data/cs224n``)."""
     env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).resolve()
-    beside = (project / ".." / "shared" / "data" / "cs224n").resolve()
-    return beside if beside.is_dir() else None
+    return Path(env).resolve() if env else None
 
 
 def budget_overrides(budget: BudgetSpec, name: str, data_dir: Path | None) -> dict[str, str]:
-    """The budget's changes as ``-S`` values; a real-data budget gets an absolute data.dir."""
+    """The budget's changes as ``-S`` values; a real-data budget run with a ``data_dir`` gets
+    it as an absolute data.dir (without one, params.yaml's data.dir stands)."""
     out = {key: yaml_scalar(value) for key, value in budget.changes.items()}
-    if budget.changes.get("data.source") == "cs224n" and "data.dir" not in budget.changes:
-        if data_dir is None:
-            raise AblationError(f"budget '{name}' reads the CS224N data: pass --data-dir or set "
-                                f"${DATA_DIR_ENV}")
+    if (budget.changes.get("data.source") == "cs224n" and "data.dir" not in budget.changes
+            and data_dir is not None):
         if not data_dir.is_dir():
             raise AblationError(f"budget '{name}': data dir not found: {data_dir}")
         out["data.dir"] = str(data_dir.resolve())

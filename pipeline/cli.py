@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--budget", help="a `budgets:` entry every run shares, e.g. cpu-small")
     ab.add_argument("--data-dir", type=Path, default=None,
                     help="CS224N files for a real-data budget (default: $MTB_CS224N_DIR, "
-                         "else ../shared/data/cs224n)")
+                         "else params.yaml's data.dir, the shipped data/cs224n)")
     ab.add_argument("--list", action="store_true", help="list ablations and budgets, run none")
     ab.add_argument("--dry-run", action="store_true", help="print the dvc commands, run none")
     ab.add_argument("--leaderboard", type=Path, default=Path("leaderboard.csv"),

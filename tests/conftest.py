@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Small enough to train in seconds on 2 CPU cores with tiny-random, large enough to learn.
 TINY_OVERRIDES: dict[str, Any] = {
     "encoder": {"name": "tiny-random"},
-    "data": {"synthetic": {"train_size": 600, "dev_size": 200, "test_size": 100}},
+    "data": {"source": "synthetic", "dir": None,
+             "synthetic": {"train_size": 600, "dev_size": 200, "test_size": 100}},
     "tokenize": {"max_length": 64},
-    "train": {"epochs": 5, "lr": 1.0e-3, "batch_size": 32, "threads": 2},
+    "train": {"epochs": 5, "lr": 1.0e-3, "head_lr": None, "batch_size": 32,
+              "batches_per_epoch": None, "threads": 2},
 }
 
 

@@ -44,8 +44,11 @@ log = logging.getLogger(__name__)
 
 FEATURE_BATCH = 128  # rows per encoder call while collecting features
 PROBE_TOL = 1e-6  # solved to the optimum: the probe is a function of the data, not of row order
-PROBE_C = 0.05  # inverse L2 strength of the probe on standardised features (SST-5 dev: flat
-#                 from 0.01 to 1, and 3x faster to fit than C = 1)
+# Inverse L2 strength of the probe on standardised features. Frozen minilm-l6, 2,000 train rows,
+# dev accuracy for C = 0.003 / 0.03 / 0.3 / 3: SST-5 0.391 / 0.373 / 0.362 / 0.358, CFIMDB
+# 0.800 / 0.771 / 0.763 / 0.780: a strongly regularised probe generalises best, and its small
+# weights are a gentle start for fine-tuning.
+PROBE_C = 0.003
 
 
 @dataclass
@@ -118,14 +121,26 @@ def fit_cosine_head(head: CosineHead, f: HeadFeatures) -> str:
     return f"scale {scale:.3f}, shift {shift:.3f}"
 
 
-def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
-    """A multinomial logistic regression on the head's input, folded into its linear layer.
+def standardiser(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-feature mean and ONE scale for all features (the RMS of the centred features).
 
-    The probe is fitted on standardised features (so one regularisation strength suits any
-    encoder's scale) and the standardisation is folded back into the weights, so the head
-    computes exactly the probe's logits on the raw pooled vectors."""
+    One scale, not one per feature: sentence encoders have near-constant features (minilm-l6
+    has mean-pooled dimensions of magnitude 1e-32), which a per-feature standardisation
+    blows up by 1e30, so that dropout or a step of 1e-7 on the encoder turns the probe's logits
+    into noise (measured: SST-5 dev 0.36 -> 0.26 after two steps at lr 1e-7). A single scale
+    keeps the embedding's geometry and still makes ``PROBE_C`` independent of the encoder's
+    scale."""
+    mean = x.mean(0)
+    return mean, float(np.sqrt(((x - mean) ** 2).mean())) or 1.0
+
+
+def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
+    """A multinomial logistic regression on the head's standardised input.
+
+    The probe is fitted on standardised features (:func:`standardiser`); the head keeps the
+    standardisation as buffers (see ``LinearHead``), so it computes exactly the probe's logits
+    and trains in the probe's coordinates."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
     x = f.a if f.b is None else np.concatenate([f.a, f.b], axis=1)
     x = x.astype(np.float64)
@@ -134,8 +149,8 @@ def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
     out = head.proj.out_features
     if len(classes) < 2 or classes.min() < 0 or classes.max() >= out:
         return "skipped (labels in the sample do not cover two valid classes)"
-    scaler = StandardScaler().fit(x)  # a constant feature gets scale 1, not a division by ~0
-    xs = scaler.transform(x)
+    mean, scale = standardiser(x)
+    xs = (x - mean) / scale
     probe = LogisticRegression(C=PROBE_C, tol=PROBE_TOL, max_iter=5000).fit(xs, labels)
     coef = np.zeros((out, x.shape[1]))
     bias = np.full(out, -30.0)  # a class absent from the sample: never predicted at step 0
@@ -144,10 +159,10 @@ def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
         bias[classes[0]] = 0.0
     else:
         coef[classes], bias[classes] = probe.coef_, probe.intercept_
-    weight = coef / scaler.scale_
-    bias = bias - weight @ scaler.mean_
     with torch.no_grad():
-        head.proj.weight.copy_(torch.from_numpy(weight))
+        head.input_mean.copy_(torch.from_numpy(mean))
+        head.input_scale.fill_(scale)
+        head.proj.weight.copy_(torch.from_numpy(coef))
         head.proj.bias.copy_(torch.from_numpy(bias))
     return f"linear probe on {x.shape[1]} features, train acc {probe.score(xs, labels):.3f}"
 

@@ -199,5 +199,11 @@ class MultitaskModel(nn.Module):
                                         add_pooling_layer=False)
         tasks = [TaskSpec(**t) for t in meta["tasks"]]
         model = cls(encoder, tasks, ModelConfig(**meta["model"]), meta["encoder_name"])
-        load_model(model, str(model_dir / WEIGHTS), device=str(device))
+        missing, unexpected = load_model(model, str(model_dir / WEIGHTS), strict=False,
+                                         device=str(device))
+        # Models saved before linear heads standardised their input keep the identity.
+        missing = [k for k in missing if not k.endswith((".input_mean", ".input_scale"))]
+        if missing or unexpected:
+            raise RuntimeError(f"{model_dir / WEIGHTS} does not match the model it describes: "
+                               f"missing {missing}, unexpected {unexpected}")
         return model.to(device).eval()

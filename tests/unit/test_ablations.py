@@ -38,7 +38,24 @@ def test_every_ablation_is_valid_under_every_budget(tmp_path):
     for budget in [None, *declared_budgets(raw)]:
         for name in declared_ablations(raw):
             overrides = expand(raw, name, budget, tmp_path)
-            parse_params(apply_overrides(raw, overrides))
+            params = parse_params(apply_overrides(raw, overrides))
+            assert params.train.epochs >= (0 if name == "zero-shot" else 1), (name, budget)
+
+
+def test_the_leaderboard_preset_validates_and_predicts_test():
+    """cpu-long: the default recipe on every shipped file, full dev, test predictions, 5400
+    steps (at most an hour of training on 2 cores), and the zero-shot floor beside it."""
+    raw = default_params_dict()
+    params = parse_params(apply_overrides(raw, expand(raw, "baseline", "cpu-long", None)))
+    assert params.data.source == "cs224n" and params.data.dir == "data/cs224n"
+    assert params.data.max_train_examples_per_task is None
+    assert params.data.max_dev_examples_per_task is None
+    assert params.evaluate.predict_test
+    assert params.train.epochs * params.train.batches_per_epoch == 5400
+    assert params.model.head_init == "zero_shot" and params.model.pair_head == "cosine"
+    assert params.train.lr < params.train.head_lr
+    floor = parse_params(apply_overrides(raw, expand(raw, "zero-shot", "cpu-long", None)))
+    assert floor.train.epochs == 0 and floor.evaluate.predict_test
 
 
 def test_ablation_changes_win_over_the_budget(tmp_path):
@@ -61,10 +78,11 @@ def test_smarter_lora_adapts_query_and_key_as_the_report(tmp_path):
     assert parse_params(raw).model.lora_targets == ["query", "key", "value"]
 
 
-def test_real_data_budget_needs_an_existing_data_dir(tmp_path, monkeypatch):
+def test_real_data_budget_reads_the_shipped_data_or_an_existing_data_dir(tmp_path):
     raw = default_params_dict()
-    with pytest.raises(AblationError, match="pass --data-dir or set"):
-        expand(raw, "anneal", "cpu-small", None)
+    assert "data.dir" not in expand(raw, "anneal", "cpu-small", None)  # params' data/cs224n
+    assert raw["data"]["dir"] == "data/cs224n"
+    assert expand(raw, "anneal", "cpu-small", tmp_path)["data.dir"] == str(tmp_path.resolve())
     with pytest.raises(AblationError, match="data dir not found"):
         expand(raw, "anneal", "cpu-small", tmp_path / "missing")
 
@@ -143,6 +161,24 @@ def test_table_groups_by_report_and_compares_with_the_baseline(tmp_path):
     smart = next(line for line in text.splitlines() if line.startswith("| smart |"))
     assert "| agree |" in smart  # sst down, para flat, sts down: as the report claimed
     assert "0.900" not in text
+
+
+def test_table_shows_the_zero_shot_floor_and_who_falls_below_it():
+    raw = default_params_dict()
+    base = _row("baseline-cpu-small", 0.40, 0.80, 0.85)
+    floor = _row("zero-shot-cpu-small", 0.38, 0.78, 0.84, 0.0)
+    worse = _row("anneal-cpu-small", 0.41, 0.70, 0.30)
+    text, _ = render([base, floor, worse], raw, "cpu-small")
+    assert ("Zero-shot floor (`zero-shot`: no training step): sst 0.380, para 0.780, sts 0.840. "
+            "Baseline at or above it on every task.") in text
+    anneal = next(line for line in text.splitlines() if line.startswith("| anneal |"))
+    assert "| para, sts |" in anneal
+    zero = next(line for line in text.splitlines() if line.startswith("| zero-shot |"))
+    assert "| (floor) |" in zero
+    text, _ = render([_row("baseline-cpu-small", 0.40, 0.70, 0.85), floor], raw, "cpu-small")
+    assert "Baseline BELOW it on para." in text
+    text, _ = render([base], raw, "cpu-small")
+    assert "Zero-shot floor: not run" in text
 
 
 def test_table_needs_the_baseline_run(tmp_path):

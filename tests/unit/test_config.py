@@ -9,7 +9,7 @@ def test_default_params_file_is_valid():
     p = load_params(ROOT / "params.yaml")
     assert p.sampler == "round_robin"
     assert set(p.tasks) == {"sst", "para", "sts", "cfimdb"}
-    assert p.data.source == "synthetic"
+    assert p.data.source == "cs224n"
 
 
 def test_unknown_sampler_fails_listing_valid_choices():
@@ -39,7 +39,14 @@ def test_invalid_choice_lists_valid_names(section, key, value, expected):
 
 def test_cs224n_source_needs_a_dir():
     with pytest.raises(UserError, match="data.dir"):
-        parse_params(deep_merge(default_params_dict(), {"data": {"source": "cs224n"}}))
+        parse_params(deep_merge(default_params_dict(), {"data": {"source": "cs224n",
+                                                                 "dir": None}}))
+
+
+def test_defaults_read_the_shipped_cs224n_data():
+    params = parse_params(default_params_dict())
+    assert (params.data.source, params.data.dir) == ("cs224n", "data/cs224n")
+    assert (ROOT / "data" / "cs224n" / "quora-train-extra.csv").is_file()
 
 
 def test_classification_task_needs_num_labels():

@@ -6,6 +6,7 @@ fit the similarity or the probe, and the pipeline's untrained model must predict
 
 from __future__ import annotations
 
+import copy
 import random
 
 import numpy as np
@@ -100,19 +101,36 @@ def test_untrained_para_probabilities_equal_a_logistic_fit_on_the_cosine(zero_sh
 
 def test_untrained_sst_head_is_the_linear_probe(zero_shot, reference):
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     model, data, pad, _ = zero_shot
     train_rows, _ = data["sst"]["train"]
     dev_rows, dev = data["sst"]["dev"]
-    probe = make_pipeline(StandardScaler(),
-                          LogisticRegression(C=PROBE_C, tol=PROBE_TOL, max_iter=5000))
-    probe.fit(reference([r["text_a"] for r in train_rows]), [r["label"] for r in train_rows])
-    expected = probe.predict_proba(reference([r["text_a"] for r in dev_rows]))
+    x = reference([r["text_a"] for r in train_rows])
+    mean = x.mean(0)
+    scale = np.sqrt(((x - mean) ** 2).mean())  # one scale for every feature
+    probe = LogisticRegression(C=PROBE_C, tol=PROBE_TOL, max_iter=5000).fit(
+        (x - mean) / scale, [r["label"] for r in train_rows])
+    expected = probe.predict_proba((reference([r["text_a"] for r in dev_rows]) - mean) / scale)
     got = predict(model, dev, 32, pad, CPU).scores
     np.testing.assert_allclose(got, expected, atol=2e-3)
     assert (got.argmax(1) == expected.argmax(1)).mean() > 0.97
+
+
+def test_probe_is_insensitive_to_a_near_constant_feature(zero_shot):
+    """A feature that is all but constant must not dominate the standardised input."""
+    from pipeline.model.head_init import HeadFeatures, fit_linear_probe
+
+    model, data, _, _ = zero_shot
+    head = copy.deepcopy(model.heads["sst"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, head.proj.in_features))
+    x[:, 0] = 1e-32 * rng.normal(size=300)
+    fit_linear_probe(head, HeadFeatures(x, None, rng.integers(0, 5, size=300).astype(float)))
+    nudged = torch.from_numpy(x[:1].copy()).float()
+    base = head.proj((nudged - head.input_mean) / head.input_scale)
+    nudged[0, 0] += 1e-6
+    moved = head.proj((nudged - head.input_mean) / head.input_scale)
+    assert (moved - base).abs().max().item() < 1e-4
 
 
 def test_zero_epochs_scores_the_initial_model_and_trains_nothing(zero_shot):
