@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("--ran-with", default=None, help="the command that ran the ablations "
                     "(recorded in the table's header)")
 
+    rs = sub.add_parser("results", help="the dev table and the test prediction files of the "
+                        "last `dvc repro`")
+    rs.add_argument("--metrics", type=Path, default=Path("results/eval/metrics.json"))
+    rs.add_argument("--predictions", type=Path, default=Path("predictions"))
+
     sb = sub.add_parser("submit", help="zip predictions/*-output.csv for the leaderboard")
     sb.add_argument("--predictions", type=Path, default=Path("predictions"))
     sb.add_argument("--out", type=Path, default=Path("submission.zip"))
@@ -180,8 +185,14 @@ def cmd_submit(args: argparse.Namespace) -> None:
     print(f"{len(names)} files -> {args.out}")
 
 
-COMMANDS = {"leaderboard": cmd_leaderboard, "predict": cmd_predict, "submit": cmd_submit,
-            "ablate": cmd_ablate, "ablation-table": cmd_ablation_table}
+def cmd_results(args: argparse.Namespace) -> None:
+    from pipeline.run_summary import summary
+
+    print(summary(args.metrics, args.predictions))
+
+
+COMMANDS = {"results": cmd_results, "leaderboard": cmd_leaderboard, "predict": cmd_predict,
+            "submit": cmd_submit, "ablate": cmd_ablate, "ablation-table": cmd_ablation_table}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,10 +7,7 @@ source scripts/env.sh
 source .venv/bin/activate
 dvc repro "$@"
 echo
-echo "== dev metrics (results/eval/metrics.json) =="
-dvc metrics show results/eval/metrics.json
+python -m pipeline results
 echo
-echo "Metrics:     $(pwd)/results/eval/metrics.json"
-echo "Predictions: $(pwd)/predictions/ ($(ls predictions | wc -l) CS224N files)"
 echo "Model:       $(pwd)/models/multitask/"
-echo "Training curves: dvc plots show  (writes dvc_plots/index.html)"
+echo "All metrics: dvc metrics show; training curves and dev plots: dvc plots show"
