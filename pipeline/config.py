@@ -47,6 +47,16 @@ def registered(kind: str, module: str, registry: str) -> Any:
 
 PoolingName = registered("pooling", "pipeline.model.pooling", "POOLINGS")
 HeadName = registered("head", "pipeline.model.heads", "HEADS")
+
+
+def _pair_head(value: str) -> str:
+    """A registered head or ``auto`` (cosine where it fits the task, else sbert)."""
+    from pipeline.model.heads import AUTO, HEADS
+
+    return _check_choice("head", value, [AUTO, *HEADS])
+
+
+PairHeadName = Annotated[str, AfterValidator(_pair_head)]
 AdapterName = registered("adapter", "pipeline.model.adapters", "ADAPTERS")
 ScheduleName = registered("schedule", "pipeline.train.schedules", "SCHEDULES")
 PrecisionName = registered("precision", "pipeline.train.precision", "CHOICES")
@@ -185,7 +195,7 @@ class ModelConfig(Strict):
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     pair_encoding: Literal["siamese", "cross"] = "siamese"
     single_head: HeadName = "linear"  # single sentences and cross-encoded pairs
-    pair_head: HeadName = "sbert"  # siamese pairs
+    pair_head: PairHeadName = "auto"  # siamese pairs (auto: cosine where it fits, else sbert)
     mlp_hidden: int = Field(default=256, ge=1)
     adapter: AdapterName = "none"
     pal_size: int | None = Field(default=None, ge=1)
@@ -349,7 +359,10 @@ class Params(Strict):
             if cfg.head is not None:
                 head, where = cfg.head, f"tasks.{name}.head"
             elif siamese:
-                head, where = self.model.pair_head, "model.pair_head"
+                from pipeline.model.heads import resolve_head
+
+                head = resolve_head(self.model.pair_head, cfg.type, cfg.output_size, siamese)
+                where = "model.pair_head"
             else:
                 head, where = self.model.single_head, "model.single_head"
             problem = head_problem(head, cfg.type, cfg.output_size, siamese)

@@ -26,6 +26,8 @@ SamplerName = Literal["sequential", "round_robin", "proportional", "anneal", "ra
 PoolingName = Literal["cls", "mean", "max"]
 HeadName = Literal["linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty", "bilstm"]
 SingleHeadName = Literal["linear", "mlp", "bilstm"]
+PairHeadName = Literal["auto", "linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty",
+                       "bilstm"]
 AdapterName = Literal["none", "pal", "pal_lora", "lora"]
 CombineName = Literal["sampled", "sum", "weighted", "pcgrad", "uncertainty"]
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
@@ -66,7 +68,7 @@ class Ablation(BaseModel):
     name: str | None = Field(None, description="experiment name (default: built from changes)")
     sampler: SamplerName | None = Field(None, title="sampler")
     pooling: PoolingName | None = Field(None, title="model.pooling")
-    pair_head: HeadName | None = Field(None, title="model.pair_head")
+    pair_head: PairHeadName | None = Field(None, title="model.pair_head")
     single_head: SingleHeadName | None = Field(None, title="model.single_head")
     pair_encoding: Literal["siamese", "cross"] | None = Field(None, title="model.pair_encoding")
     adapter: AdapterName | None = Field(None, title="model.adapter")

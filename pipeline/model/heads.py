@@ -214,5 +214,17 @@ def head_problem(head: str, task_type: str, num_outputs: int, siamese: bool) -> 
     return None
 
 
+AUTO = "auto"  # model.pair_head: cosine where it fits, else sbert
+
+
+def resolve_head(head: str, task_type: str, num_outputs: int, siamese: bool) -> str:
+    """``auto`` -> ``cosine`` for a siamese regression or binary task (the similarity a
+    sentence encoder is trained for, fitted zero-shot), else ``sbert`` (a user's 3-class pair
+    task, say); any other name is itself."""
+    if head != AUTO:
+        return head
+    return "cosine" if head_problem("cosine", task_type, num_outputs, siamese) is None else "sbert"
+
+
 def valid_heads(task_type: str, num_outputs: int, siamese: bool) -> list[str]:
     return [h for h in HEADS if head_problem(h, task_type, num_outputs, siamese) is None]

@@ -20,7 +20,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from pipeline.config import ModelConfig, TaskConfig
 from pipeline.model.adapters import AdapterSettings, adapter_task, install_adapters
-from pipeline.model.heads import HEADS, Encoded, HeadSpec
+from pipeline.model.heads import HEADS, Encoded, HeadSpec, resolve_head
 from pipeline.model.pooling import POOLINGS
 
 WEIGHTS = "model.safetensors"
@@ -58,6 +58,7 @@ class TaskSpec:
     def from_config(cls, name: str, cfg: TaskConfig, model: ModelConfig) -> TaskSpec:
         encoding = (cfg.encoding or model.pair_encoding) if cfg.pair else "single"
         head = cfg.head or (model.pair_head if encoding == "siamese" else model.single_head)
+        head = resolve_head(head, cfg.type, cfg.output_size, encoding == "siamese")
         dropout = model.adapter_dropout if cfg.adapter_dropout is None else cfg.adapter_dropout
         return cls(name, cfg.type, cfg.pair, cfg.output_size, head, cfg.min_label, cfg.max_label,
                    encoding, dropout)

@@ -13,6 +13,7 @@ from pipeline.flows.ablation import (
     AdapterName,
     CombineName,
     HeadName,
+    PairHeadName,
     PoolingName,
     PrecisionName,
     SamplerName,
@@ -29,7 +30,7 @@ from tests.conftest import default_params_dict
 
 def test_literals_match_the_registries():
     from pipeline.model.adapters import ADAPTERS
-    from pipeline.model.heads import HEADS
+    from pipeline.model.heads import AUTO, HEADS
     from pipeline.model.pooling import POOLINGS
     from pipeline.train.combine import COMBINERS
     from pipeline.train.precision import CHOICES
@@ -38,6 +39,7 @@ def test_literals_match_the_registries():
     assert set(typing.get_args(SamplerName)) == set(SAMPLERS)
     assert set(typing.get_args(PoolingName)) == set(POOLINGS)
     assert set(typing.get_args(HeadName)) == set(HEADS)
+    assert set(typing.get_args(PairHeadName)) == {AUTO, *HEADS}
     assert set(typing.get_args(SingleHeadName)) == {
         h for h, cls in HEADS.items() if not cls.needs_siamese}
     assert set(typing.get_args(AdapterName)) == set(ADAPTERS)

@@ -25,13 +25,17 @@ SIZES = {"train": 96, "dev": 32, "test": 24}
 WORDS = ["man", "dog", "park", "ball", "car", "tree", "child", "river", "book", "phone"]
 
 
-def _nli_rows(rng: random.Random, n: int) -> list[dict[str, object]]:
+def _nli_rows(rng: random.Random, n: int, split: str) -> list[dict[str, object]]:
+    """Rows whose text is unique (the scene names split and row), so prepare's drop of train
+    rows repeated or also in dev/test keeps every one of them."""
     rows = []
     for i in range(n):
         a, b, c = rng.sample(WORDS, 3)
         label = rng.randrange(3)
-        second = [f"a {a} near a {b} .", f"a {a} near a {c} .", f"no {a} is near a {b} ."][label]
-        rows.append({"id": f"{rng.getrandbits(100):025x}", "s1": f"a {a} near a {b} .",
+        where = f"in {split} scene {i}"
+        second = [f"a {a} near a {b} {where} .", f"a {a} near a {c} {where} .",
+                  f"no {a} is near a {b} {where} ."][label]
+        rows.append({"id": f"{rng.getrandbits(100):025x}", "s1": f"a {a} near a {b} {where} .",
                      "s2": second, "genre": rng.choice(["fiction", "news"]), "gold": label,
                      "line": i})
     return rows
@@ -42,7 +46,7 @@ def write_nli_files(data_dir: Path, seed: int = 0) -> dict[str, list[str]]:
     rng = random.Random(seed)
     ids = {}
     for split, n in SIZES.items():
-        rows = _nli_rows(rng, n)
+        rows = _nli_rows(rng, n, split)
         labelled = split != "test"
         with open(data_dir / f"nli-{split}.tsv", "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, delimiter="\t", lineterminator="\n")

@@ -52,7 +52,7 @@ def test_the_leaderboard_preset_validates_and_predicts_test():
     assert params.data.max_dev_examples_per_task is None
     assert params.evaluate.predict_test
     assert params.train.epochs * params.train.batches_per_epoch == 5400
-    assert params.model.head_init == "zero_shot" and params.model.pair_head == "cosine"
+    assert params.model.head_init == "zero_shot" and params.model.pair_head == "auto"
     assert params.train.lr < params.train.head_lr
     floor = parse_params(apply_overrides(raw, expand(raw, "zero-shot", "cpu-long", None)))
     assert floor.train.epochs == 0 and floor.evaluate.predict_test

@@ -82,3 +82,17 @@ def test_head_that_does_not_fit_a_task_names_the_valid_ones():
     assert "model.pair_head=relu_cos5 does not fit task 'para'" in str(err.value)
     assert "valid heads for it: linear, mlp, sbert, cosine, cosine_penalty, bilstm" in str(
         err.value)
+
+
+def test_auto_pair_head_is_cosine_where_it_fits_else_sbert():
+    from pipeline.model.multitask import TaskSpec
+
+    raw = deep_merge(default_params_dict(), {"tasks": {"nli": {
+        "type": "classification", "num_labels": 3, "pair": True}}})
+    params = parse_params(raw)  # a 3-class pair task is valid under the default head
+    heads = {n: TaskSpec.from_config(n, c, params.model).head for n, c in params.tasks.items()}
+    assert params.model.pair_head == "auto"
+    assert heads == {"sst": "linear", "para": "cosine", "sts": "cosine", "cfimdb": "linear",
+                     "nli": "sbert"}
+    with pytest.raises(UserError, match="unknown head 'cosin'; valid choices: auto, bilstm"):
+        parse_params(deep_merge(raw, {"model": {"pair_head": "cosin"}}))

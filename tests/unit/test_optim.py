@@ -84,5 +84,6 @@ def test_every_new_option_parses():
                   "checkpoint_every": 50, "resume": "never", "devices": 2},
         "loss": {"combine": "weighted", "weights": {"sst": 2.0},
                  "smart": {"enabled": True, "mu": 0.0}}}))
-    assert p.train.batch_size_of("para") == 64 and p.train.batch_size_of("sst") == 32
+    assert p.train.batch_size_of("para") == 64
+    assert p.train.batch_size_of("sst") == p.train.batch_size != 64
     assert p.loss.smart.enabled and p.loss.weights == {"sst": 2.0}
