@@ -1,173 +1,275 @@
-"""``benchmarks/ablations.md``: every ablation run under one budget, beside the reports' claims.
+"""``benchmarks/ablations.md``: every ablation run under one budget, with intervals, beside the
+reports' claims.
 
-Generated from ``leaderboard.csv`` (one row per DVC experiment, named ``<ablation>-<budget>``)
-and the ``ablations:`` section of params.yaml (report, description, claim, expected direction).
-Each ablation's dev scores are compared with the ``baseline`` run of the same budget; a change
-smaller than the noise margin counts as flat. One seed and a short budget make that margin
-the honest limit of what the table can say.
+Read from DVC, never retrained: the experiments named ``<ablation>-<budget>[-s<seed>]``
+(``dvc exp show``) and each one's dev predictions at its commit (``pipeline.exp_runs``). Each
+ablation is compared with the ``baseline`` of the same budget and seed, on the same dev rows,
+by the seed-and-row bootstrap of ``pipeline.intervals``. A claim is called ``agree`` or
+``disagree`` only when the 95% interval of the difference excludes zero; otherwise the table
+says ``no detectable effect (±x)``, x the interval's half width: what this budget and these
+seeds can and cannot tell apart. The baseline's own spread over seeds is listed too.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.ablations import declared_ablations, split_experiment_name
+from pipeline.ablations import declared_ablations, parse_run_name
+from pipeline.config import parse_params
 from pipeline.errors import UserError
+from pipeline.intervals import RESAMPLES, Comparison, Interval, RunDev, compare, seed_spread
 from pipeline.io import write_text
 
 BASELINE = "baseline"
 FLOOR = "zero-shot"  # the untrained encoder with zero-shot heads: what training must beat
-# Dev score column of leaderboard.csv for each name an ablation's `expect` may use.
-SCORES = {"overall": "overall", "sst": "sst.accuracy", "para": "para.accuracy",
-          "sts": "sts.pearson"}
-# |change| below this is "flat": about one standard error of the capped dev sets (sst 1101
-# rows, para 2000, sts 863) for a single seed.
-NOISE = 0.015
+# The metrics an ablation's `expect` may name, with their column titles.
+METRICS = {"sst": "sst acc", "para": "para acc", "sts": "sts r", "overall": "overall"}
+FLOOR_TASKS = ("sst", "para", "sts")
+INTERVAL_COLUMNS = ["ablation", "report", "metric", "seeds", "mean", "baseline", "delta",
+                    "low", "high", "half_width", "verdict"]
 
 
-def read_leaderboard(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise UserError(f"leaderboard not found: {path} (run `python -m pipeline leaderboard`)")
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and "name" not in rows[0]:
-        raise UserError(f"{path}: no 'name' column; is it a leaderboard.csv?")
-    return rows
+@dataclass
+class SeedRun:
+    """One experiment of the table: its dev rows and its training (+ MLM) wall time."""
+
+    name: str
+    dev: RunDev
+    seconds: float | None = None
 
 
-def direction(delta: float, noise: float = NOISE) -> str:
-    return "flat" if abs(delta) < noise else ("up" if delta > 0 else "down")
+Runs = Mapping[str, Mapping[int, SeedRun]]  # ablation -> seed -> run
 
 
-def _score(row: dict[str, str], column: str) -> float | None:
-    value = row.get(column, "")
-    try:
-        return float(value)
-    except ValueError:
-        return None
+@dataclass
+class Table:
+    """The rendered markdown, how many ablations (baseline excluded) it covers, and one row
+    per (ablation, metric) interval for the DVC plot and the forest plot."""
+
+    markdown: str
+    count: int
+    intervals: list[dict[str, Any]] = field(default_factory=list)
 
 
-def verdict(expect: dict[str, str], row: dict[str, str], base: dict[str, str]) -> str:
-    """``agree`` / ``disagree`` / ``partly`` against the report's expected directions."""
+def claim_verdict(want: str, interval: Interval) -> str:
+    """``agree`` / ``disagree`` with a claimed direction (up, down, flat) only when the interval
+    excludes zero; otherwise ``no detectable effect (±x)``."""
+    if not interval.excludes_zero:
+        return f"no detectable effect (±{interval.half_width:.3f})"
+    got = "up" if interval.low > 0 else "down"
+    return "agree" if got == want else "disagree"
+
+
+def verdict(expect: Mapping[str, str], comparison: Comparison) -> tuple[str, str]:
+    """(the verdict cell, its tally bucket) of an ablation against its report's claims.
+
+    The cell names each claimed metric's verdict; the bucket is ``agree`` / ``disagree``
+    when every measured claim is, ``no detectable effect`` when none is detectable, and
+    ``partly`` otherwise.
+    """
     if not expect:
-        return "no direction claimed"
-    hits = []
-    for key, want in expect.items():
-        column = SCORES.get(key)
-        ours, ref = (_score(row, column), _score(base, column)) if column else (None, None)
-        if ours is None or ref is None:
+        return "no direction claimed", "no direction claimed"
+    parts = {key: claim_verdict(want, comparison.intervals[key])
+             for key, want in expect.items() if key in comparison.intervals}
+    if not parts:
+        return "not measured", "not measured"
+    kinds = {v if v in ("agree", "disagree") else "none" for v in parts.values()}
+    bucket = ("no detectable effect" if kinds == {"none"} else
+              kinds.pop() if len(kinds) == 1 else "partly")
+    if len(parts) == 1:
+        return next(iter(parts.values())), bucket
+    return "; ".join(f"{k}: {v}" for k, v in parts.items()), bucket
+
+
+def collect(runs: list[Any], raw: dict[str, Any], budget: str) -> dict[str, dict[int, Any]]:
+    """The experiments (``pipeline.exp_runs.ExpRun``) of ``budget``'s ablations, by ablation
+    and seed (the seed from each run's params). A seeded name wins over the plain one of the
+    same seed (same params: the same run)."""
+    names = set(declared_ablations(raw))
+    out: dict[str, dict[int, Any]] = {}
+    for run in runs:
+        parsed = parse_run_name(run.name, names, budget)
+        if parsed is None:
             continue
-        hits.append(direction(ours - ref) == want)
-    if not hits:
-        return "not measured"
-    return "agree" if all(hits) else ("disagree" if not any(hits) else "partly")
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def below_floor(row: dict[str, str], floor: dict[str, str] | None) -> list[str]:
-    """The tasks (sst, para, sts) on which ``row`` scores below the zero-shot floor."""
-    if floor is None:
-        return []
-    out = []
-    for task in ("sst", "para", "sts"):
-        ours, ref = _score(row, SCORES[task]), _score(floor, SCORES[task])
-        if ours is not None and ref is not None and ours < ref:
-            out.append(task)
+        ablation, named_seed = parsed
+        seeds = out.setdefault(ablation, {})
+        if run.seed not in seeds or named_seed is not None:
+            seeds[run.seed] = run
     return out
 
 
-def _seconds(row: dict[str, str]) -> str:
-    total = sum(v for c in ("train_seconds", "mlm_seconds") if (v := _score(row, c)) is not None)
-    return f"{total:.0f}" if total else ""
+def _f(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
 
 
-def render(rows: list[dict[str, str]], raw: dict[str, Any], budget: str,
-           command: str | None = None) -> tuple[str, int]:
-    """The markdown table and how many ablations (baseline excluded) it covers."""
+def _ci(iv: Interval | None, digits: int = 4) -> str:
+    if iv is None:
+        return ""
+    return f"{iv.delta:+.{digits}f} [{iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
+
+
+def below_floor(means: Mapping[str, float], floor: Mapping[str, float] | None) -> list[str]:
+    """The tasks (sst, para, sts) on which ``means`` (over seeds) are below the floor's."""
+    if floor is None:
+        return []
+    return [t for t in FLOOR_TASKS if t in means and t in floor and means[t] < floor[t]]
+
+
+def _seconds(runs: Mapping[int, SeedRun]) -> str:
+    values = [r.seconds for r in runs.values() if r.seconds]
+    return f"{sum(values) / len(values):.0f}" if values else ""
+
+
+def _spread_line(runs: Mapping[int, SeedRun], overall_tasks: list[str]) -> str:
+    spread = seed_spread({s: r.dev for s, r in runs.items()}, overall_tasks)
+    seeds = ", ".join(str(s) for s in sorted(runs))
+    parts = [f"{METRICS[m]} {_f(sp.mean, 4)} ± {_f(sp.sd, 4)} (range {_f(sp.low, 4)}–"
+             f"{_f(sp.high, 4)})" for m in METRICS if (sp := spread.get(m)) is not None]
+    return (f"Baseline over {len(runs)} seed(s) ({seeds}), mean ± sd across seeds: "
+            + "; ".join(parts) + ".")
+
+
+def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = None,
+           resamples: int = RESAMPLES) -> Table:
+    """The markdown table, with every ablation's interval rows."""
     specs = declared_ablations(raw)
-    ran = {}
-    for row in rows:
-        ablation = split_experiment_name(row["name"], set(specs), budget)
-        if ablation is not None:
-            ran[ablation] = row
-    if BASELINE not in ran:
-        raise UserError(f"no '{BASELINE}-{budget}' row in the leaderboard: run "
+    if BASELINE not in runs or not runs[BASELINE]:
+        raise UserError(f"no '{BASELINE}-{budget}' experiment: run "
                         f"`python -m pipeline ablate {BASELINE} --budget {budget}` first")
-    base = ran[BASELINE]
+    base = runs[BASELINE]
+    overall_tasks = [t for t, c in parse_params(raw).tasks.items() if c.in_overall]
+    comparisons = {name: compare({s: r.dev for s, r in base.items()},
+                                 {s: r.dev for s, r in seeded.items()}, overall_tasks,
+                                 resamples)
+                   for name, seeded in runs.items() if name != BASELINE and name in specs
+                   and set(seeded) & set(base)}
     budget_spec = raw.get("budgets", {}).get(budget, {})
     lines = [
         f"# Ablations under the `{budget}` budget",
         "",
         f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
-        f"`python -m pipeline ablation-table --budget {budget}` from `leaderboard.csv`.",
+        f"`python -m pipeline ablation-table --budget {budget}` from the DVC experiments' "
+        "dev predictions (`dvc exp show`; nothing retrained).",
         f"Runs: `{command}`." if command else "",
         f"Budget: {budget_spec.get('description', '').strip()}.",
         "Dev scores: sst and para accuracy, sts Pearson r; overall = mean of sst, para and"
-        " (r + 1) / 2. Δ is against the `baseline` row of the same budget; a change under"
-        f" {NOISE} counts as flat (one seed: about one standard error of these dev sets).",
-        "`verdict` compares our direction with the one the report claimed (`expect` in"
-        " params.yaml): agree / partly / disagree. seconds = training (+ MLM) wall time.",
+        " (r + 1) / 2; each the mean over the ablation's seeds. Δ is ablation − `baseline`"
+        " (same budget, same seed, same dev rows), averaged over seeds, with its 95% interval:"
+        f" a paired bootstrap of {resamples} resamples (numpy seed fixed) that draws seeds with"
+        " replacement, then dev rows (the same rows for both runs), and recomputes each metric.",
+        "`verdict` compares with the direction the report claimed (`expect` in params.yaml):"
+        " agree / disagree only where the interval excludes zero, else `no detectable effect"
+        " (±x)` with x the interval's half width. seconds = training (+ MLM) wall time, mean"
+        " over seeds.",
         "",
+        _spread_line(base, overall_tasks),
     ]
-    b_overall = _score(base, "overall")
-    lines.append(f"Baseline: overall {_fmt(b_overall, 4)}, sst {_fmt(_score(base, SCORES['sst']))}"
-                 f", para {_fmt(_score(base, SCORES['para']))}, sts "
-                 f"{_fmt(_score(base, SCORES['sts']))}, {_seconds(base)} s.")
-    floor = ran.get(FLOOR)
+    floor = comparisons.get(FLOOR)
+    floor_means = floor.ablation if floor is not None else None
+    base_means = next(iter(comparisons.values())).baseline if comparisons else {}
     if floor is not None:
-        below = below_floor(base, floor)
+        below = below_floor(floor.baseline, floor.ablation)
         lines.append(
-            f"Zero-shot floor (`{FLOOR}`: no training step): sst "
-            f"{_fmt(_score(floor, SCORES['sst']))}, para {_fmt(_score(floor, SCORES['para']))}, "
-            f"sts {_fmt(_score(floor, SCORES['sts']))}. Baseline "
-            + ("at or above it on every task." if not below
-               else f"BELOW it on {', '.join(below)}."))
+            f"Zero-shot floor (`{FLOOR}`: no training step): "
+            + ", ".join(f"{t} {_f(floor.ablation.get(t))}" for t in FLOOR_TASKS)
+            + ". Baseline " + ("at or above it on every task." if not below
+                               else f"BELOW it on {', '.join(below)}."))
     else:
         lines.append(f"Zero-shot floor: not run (`python -m pipeline ablate {FLOOR} "
                      f"--budget {budget}`).")
     by_report: dict[str, list[str]] = {}
     for name, spec in specs.items():
-        if name == BASELINE or name not in ran:
-            continue
-        by_report.setdefault(spec.report, []).append(name)
-    count = 0
+        if name in comparisons:
+            by_report.setdefault(spec.report, []).append(name)
     tally: dict[str, list[str]] = {}
+    rows: list[dict[str, Any]] = []
     for report, names in by_report.items():
         lines += ["", f"## {report}", "",
-                  "| ablation | what it tests | sst acc | para acc | sts r | overall | Δ overall"
-                  " | below zero-shot | seconds | report's claim | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| ablation | what it tests | seeds | sst acc | para acc | sts r | overall |"
+                  " Δ overall [95% CI] | below zero-shot | seconds | report's claim | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name in names:
-            spec, row = specs[name], ran[name]
-            overall = _score(row, "overall")
-            delta = None if overall is None or b_overall is None else overall - b_overall
+            spec, cmp = specs[name], comparisons[name]
+            cell, bucket = verdict(spec.expect, cmp)
+            under = "(floor)" if name == FLOOR else ", ".join(below_floor(cmp.ablation,
+                                                                          floor_means))
             lines.append(
-                f"| {name} | {spec.description} | {_fmt(_score(row, SCORES['sst']))} | "
-                f"{_fmt(_score(row, SCORES['para']))} | {_fmt(_score(row, SCORES['sts']))} | "
-                f"{_fmt(overall, 4)} | {'' if delta is None else f'{delta:+.4f}'} | "
-                f"{', '.join(below_floor(row, floor)) if name != FLOOR else '(floor)'} | "
-                f"{_seconds(row)} | {spec.claim or ''} | {verdict(spec.expect, row, base)} |")
-            tally.setdefault(verdict(spec.expect, row, base), []).append(name)
-            count += 1
+                f"| {name} | {spec.description} | {len(cmp.seeds)} | "
+                + " | ".join(_f(cmp.ablation.get(t)) for t in ("sst", "para", "sts"))
+                + f" | {_f(cmp.ablation.get('overall'), 4)} | {_ci(cmp.intervals.get('overall'))}"
+                f" | {under} | {_seconds(runs[name])} | {spec.claim or ''} | {cell} |")
+            tally.setdefault(bucket, []).append(name)
+            for metric, iv in cmp.intervals.items():
+                want = spec.expect.get(metric)
+                rows.append({"ablation": name, "report": report, "metric": metric,
+                             "seeds": len(cmp.seeds), "mean": cmp.ablation[metric],
+                             "baseline": cmp.baseline[metric], "delta": iv.delta,
+                             "low": iv.low, "high": iv.high, "half_width": iv.half_width,
+                             "verdict": claim_verdict(want, iv) if want else ""})
+    lines += ["", "## Intervals per task", "",
+              "Δ [95% CI] of every dev metric (the forest plot beside this file draws them).",
+              "", "| ablation | seeds | " + " | ".join(f"Δ {METRICS[m]}" for m in METRICS) + " |",
+              "|---|---|" + "---|" * len(METRICS)]
+    for names in by_report.values():
+        for name in names:
+            cmp = comparisons[name]
+            lines.append(f"| {name} | {len(cmp.seeds)} | "
+                         + " | ".join(_ci(cmp.intervals.get(m), 3) for m in METRICS) + " |")
     lines += ["", "## Agreement with the reports", ""]
     lines += [f"- {kind}: {len(names)} ({', '.join(names)})"
               for kind, names in sorted(tally.items())]
-    best = max(ran, key=lambda n: _score(ran[n], "overall") or -1.0)
-    lines += ["", f"Highest dev overall under `{budget}`: `{best}` "
-                  f"({_fmt(_score(ran[best], 'overall'), 4)})."]
-    return "\n".join(lines) + "\n", count
+    means = {BASELINE: base_means.get("overall")} if base_means else {}
+    means.update({n: c.ablation.get("overall") for n, c in comparisons.items()})
+    scored = {n: v for n, v in means.items() if v is not None}
+    if scored:
+        best = max(scored, key=lambda n: scored[n])
+        lines += ["", f"Highest mean dev overall under `{budget}`: `{best}` "
+                      f"({_f(scored[best], 4)})."]
+    return Table("\n".join(lines) + "\n", len(comparisons), rows)
 
 
-def write_ablation_table(leaderboard: Path, raw: dict[str, Any], budget: str, out: Path,
-                         command: str | None = None) -> int:
-    """Write the table; returns how many ablations it covers."""
-    text, count = render(read_leaderboard(leaderboard), raw, budget, command)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, text)
-    return count
+def intervals_csv(rows: list[dict[str, Any]]) -> str:
+    """The interval rows as CSV: the data file of the DVC plot (``dvc plots show``)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=INTERVAL_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def load_runs(project: Path, raw: dict[str, Any], budget: str) -> dict[str, dict[int, SeedRun]]:
+    """The budget's experiments from DVC, with each one's dev rows read at its commit."""
+    from pipeline.exp_runs import exp_show, experiments, read_dev
+
+    grouped = collect(experiments(exp_show(project)), raw, budget)
+    out: dict[str, dict[int, SeedRun]] = {}
+    for ablation, seeded in grouped.items():
+        for seed, run in seeded.items():
+            secs = [v for c in ("train_seconds", "mlm_seconds")
+                    if (v := run.metrics.get(c)) is not None]
+            out.setdefault(ablation, {})[seed] = SeedRun(run.name, read_dev(project, run),
+                                                         sum(secs) if secs else None)
+    return out
+
+
+def write_ablation_table(project: Path, raw: dict[str, Any], budget: str, out: Path,
+                         command: str | None = None, resamples: int = RESAMPLES,
+                         plot: Path | None = None, data: Path | None = None) -> Table:
+    """Write the table, its interval data (CSV, for ``dvc plots show``) and the forest plot
+    (PNG); returns the rendered table."""
+    table = render(load_runs(project, raw, budget), raw, budget, command, resamples)
+    write_text(out, table.markdown)
+    if data is not None:
+        write_text(data, intervals_csv(table.intervals))
+    if plot is not None:
+        from pipeline.forest_plot import forest_plot
+
+        forest_plot(table.intervals, plot, f"Ablations under `{budget}`: Δ vs baseline, 95% CI")
+    return table

@@ -6,6 +6,11 @@ the changes every run under it shares (``budgets:``: data, encoder, steps). Runn
 same name and params always give the same experiment, so a second run is served from DVC's
 run cache instead of training again, and ``dvc exp show`` / ``leaderboard.csv`` hold one row
 per ablation and budget.
+
+Several seeds (``--seeds N``) measure how much of a difference is seed noise: each ablation
+then runs once per seed ``s`` of :func:`seed_values` (``-S seed=s``), named ``A-B-s<seed>``.
+One seed keeps the plain ``A-B`` name and no seed change, so experiments run before seeds
+existed stay valid and are still served from the run cache.
 """
 
 from __future__ import annotations
@@ -75,12 +80,25 @@ def named_budget_overrides(raw: dict[str, Any], budget: str | None,
     return budget_overrides(budgets[budget], budget, data_dir)
 
 
+def seed_values(raw: dict[str, Any], seeds: int) -> list[int]:
+    """The ``seeds`` seeds a sweep runs: params.yaml's ``seed`` and the ones after it.
+
+    Consecutive from the project's own seed, so ``--seeds 3`` after ``--seeds 2`` reuses the
+    first two runs from the cache and adds one.
+    """
+    if seeds < 1:
+        raise AblationError(f"--seeds must be at least 1, got {seeds}")
+    first = int(raw.get("seed", 0) or 0)
+    return [first + i for i in range(seeds)]
+
+
 def expand(raw: dict[str, Any], ablation: str, budget: str | None,
-           data_dir: Path | None = None) -> dict[str, str]:
+           data_dir: Path | None = None, seed: int | None = None) -> dict[str, str]:
     """The validated ``-S`` overrides of one ablation under one budget (None: no budget).
 
-    Budget first, then the ablation's own changes (which win on a shared key). Unknown names
-    list the declared ones; a bad key or value fails here, before any DVC work.
+    Budget first, then the ablation's own changes (which win on a shared key), then ``seed``
+    when given (None: the params' own seed, no override). Unknown names list the declared
+    ones; a bad key or value fails here, before any DVC work.
     """
     ablations = declared_ablations(raw)
     if ablation not in ablations:
@@ -88,6 +106,8 @@ def expand(raw: dict[str, Any], ablation: str, budget: str | None,
                             f"{', '.join(sorted(ablations))}")
     overrides = named_budget_overrides(raw, budget, data_dir)
     overrides.update({k: yaml_scalar(v) for k, v in ablations[ablation].changes.items()})
+    if seed is not None:
+        overrides["seed"] = str(seed)
     try:
         apply_overrides(raw, overrides)
     except AblationError as err:
@@ -120,12 +140,13 @@ def select(ablations: dict[str, AblationSpec], names: list[str], everything: boo
 
 def sweep_plan(raw: dict[str, Any], names: list[str] | None,
                ablations: dict[str, dict[str, Any]] | None, budget: str | None,
-               data_dir: Path | None) -> dict[str, dict[str, str]]:
+               data_dir: Path | None, seeds: int = 1) -> dict[str, dict[str, str]]:
     """Experiment name -> ``-S`` overrides for the Prefect ``sweep`` flow.
 
     ``ablations`` (name -> {dotted key: value}) when given, else params.yaml's declared ones;
     restricted to ``names``; each merged over ``budget``'s changes and named
-    ``<ablation>-<budget>``. Values are validated by the caller against the project.
+    ``<ablation>-<budget>`` (``-s<seed>`` added per seed when ``seeds`` > 1, as ``ablate``).
+    Values are validated by the caller against the project.
     """
     declared = named_ablations({"ablations": ablations} if ablations is not None else raw)
     if names:
@@ -136,12 +157,35 @@ def sweep_plan(raw: dict[str, Any], names: list[str] | None,
     if not declared:
         raise AblationError("no ablations to run (params.yaml has no 'ablations:' section)")
     shared = named_budget_overrides(raw, budget, data_dir)
-    return {run_name(n, budget): {**shared, **changes} for n, changes in declared.items()}
+    plan: dict[str, dict[str, str]] = {}
+    values = seed_values(raw, seeds)
+    for seed in values if seeds > 1 else [None]:
+        for n, changes in declared.items():
+            extra = {} if seed is None else {"seed": str(seed)}
+            plan[run_name(n, budget, seed)] = {**shared, **changes, **extra}
+    return plan
 
 
-def run_name(ablation: str, budget: str | None) -> str:
-    """``anneal-cpu-small``: the DVC experiment name of an ablation under a budget."""
-    return f"{ablation}-{budget}" if budget else ablation
+def run_name(ablation: str, budget: str | None, seed: int | None = None) -> str:
+    """``anneal-cpu-small`` (or ``anneal-cpu-small-s14`` for one seed of several): the DVC
+    experiment name of an ablation under a budget."""
+    name = f"{ablation}-{budget}" if budget else ablation
+    return name if seed is None else f"{name}-s{seed}"
+
+
+SEED_SUFFIX = re.compile(r"-s(\d+)$")
+
+
+def parse_run_name(name: str, ablations: set[str],
+                   budget: str) -> tuple[str, int | None] | None:
+    """(ablation, seed) of ``<ablation>-<budget>[-s<seed>]`` (seed None: the plain name, run
+    at the params' own seed); None when the name is not one of these."""
+    seed: int | None = None
+    match = SEED_SUFFIX.search(name)
+    if match and split_experiment_name(name[: match.start()], ablations, budget):
+        name, seed = name[: match.start()], int(match.group(1))
+    ablation = split_experiment_name(name, ablations, budget)
+    return None if ablation is None else (ablation, seed)
 
 
 def split_experiment_name(name: str, ablations: set[str], budget: str) -> str | None:

@@ -4,7 +4,8 @@
 - ``predict``: labels or scores for sentences or a CSV/TSV file, with a trained model folder;
 - ``submit``: zip the CS224N prediction files for upload;
 - ``ablate``: run named ablations of params.yaml under a budget as cached DVC experiments;
-- ``ablation-table``: ``benchmarks/ablations.md`` from ``leaderboard.csv`` and the claims.
+- ``ablation-table``: ``benchmarks/ablations.md`` (intervals over seeds and dev rows, a forest
+  plot) from the experiments' dev predictions in DVC and the reports' claims.
 
 User errors (missing model, unknown task, bad input) print ``error: ...`` and exit 2.
 """
@@ -48,15 +49,20 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--data-dir", type=Path, default=None,
                     help="CS224N files for a real-data budget (default: $MTB_CS224N_DIR, "
                          "else params.yaml's data.dir, the shipped data/cs224n)")
+    ab.add_argument("--seeds", type=int, default=1,
+                    help="run each ablation under N seeds (params' seed and the N-1 after it), "
+                         "named NAME-BUDGET-s<seed>; 1 (default): one run named NAME-BUDGET")
     ab.add_argument("--list", action="store_true", help="list ablations and budgets, run none")
     ab.add_argument("--dry-run", action="store_true", help="print the dvc commands, run none")
     ab.add_argument("--leaderboard", type=Path, default=Path("leaderboard.csv"),
                     help="rewritten from `dvc exp show` after the runs")
 
-    at = sub.add_parser("ablation-table", help="benchmarks/ablations.md from leaderboard.csv")
-    at.add_argument("--leaderboard", type=Path, default=Path("leaderboard.csv"))
-    at.add_argument("--budget", required=True, help="the budget the rows ran under")
+    at = sub.add_parser("ablation-table", help="benchmarks/ablations.md with 95%% intervals, "
+                        "from the DVC experiments' dev predictions (nothing retrained)")
+    at.add_argument("--budget", required=True, help="the budget the runs ran under")
     at.add_argument("--out", type=Path, default=Path("benchmarks/ablations.md"))
+    at.add_argument("--resamples", type=int, default=None,
+                    help="bootstrap resamples (default: pipeline.intervals.RESAMPLES, 2000)")
     at.add_argument("--ran-with", default=None, help="the command that ran the ablations "
                     "(recorded in the table's header)")
 
@@ -140,6 +146,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         expand,
         run_experiment,
         run_name,
+        seed_values,
         select,
     )
     from pipeline.flows.ablation import set_args
@@ -154,8 +161,12 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         return
     names = select(ablations, args.names, args.all, args.report)
     data_dir = args.data_dir or default_data_dir(Path.cwd())
-    # Every run is expanded and validated before the first one starts.
-    plan = {run_name(n, args.budget): expand(raw, n, args.budget, data_dir) for n in names}
+    # Every run is expanded and validated before the first one starts; seed by seed, so an
+    # interrupted sweep has every ablation at the first seeds.
+    values = seed_values(raw, args.seeds)
+    seeds: list[int | None] = list(values) if args.seeds > 1 else [None]
+    plan = {run_name(n, args.budget, s): expand(raw, n, args.budget, data_dir, s)
+            for s in seeds for n in names}
     if args.dry_run:
         for name, overrides in plan.items():
             print(" ".join(["dvc", "exp", "run", "--temp", "-n", name,
@@ -172,10 +183,14 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 def cmd_ablation_table(args: argparse.Namespace) -> None:
     from pipeline.ablation_table import write_ablation_table
+    from pipeline.intervals import RESAMPLES
 
-    n = write_ablation_table(args.leaderboard, _read_project_params(), args.budget, args.out,
-                             args.ran_with)
-    print(f"{n} ablations -> {args.out}")
+    out: Path = args.out
+    data = out.with_name(f"{out.stem}-intervals.csv")
+    plot = out.with_name(f"{out.stem}-forest.png")
+    table = write_ablation_table(Path.cwd(), _read_project_params(), args.budget, out,
+                                 args.ran_with, args.resamples or RESAMPLES, plot, data)
+    print(f"{table.count} ablations -> {out} (intervals: {data}, forest plot: {plot})")
 
 
 def cmd_submit(args: argparse.Namespace) -> None:

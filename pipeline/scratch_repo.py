@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # data/cs224n: the shipped task files are a dependency of the prepare stage (dvc.yaml), so
 # DVC needs them, and ``data.dir=data/cs224n`` works in the copy as in the checkout.
 PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/.gitignore", ".dvc/plots-template.html", "data/cs224n"]
+                 ".dvc/.gitignore", ".dvc/plots-template.html", ".dvc/plots", "data/cs224n"]
 
 
 class ScratchCommandError(RuntimeError):

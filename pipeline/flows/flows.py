@@ -18,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 
 from pipeline.ablations import default_data_dir, sweep_plan
+from pipeline.errors import UserError
 from pipeline.flows.ablation import (
     Ablation,
     AblationError,
@@ -82,9 +83,12 @@ def leaderboard_records(project: Path) -> tuple[list[Row], list[dict[str, Any]]]
     return rows, as_records(rows)
 
 
-def publish_leaderboard(project: Path) -> list[dict[str, Any]]:
-    """Leaderboard of every experiment as a Prefect table artifact and `leaderboard.csv`."""
+def publish_leaderboard(project: Path, budget: str | None = None) -> list[dict[str, Any]]:
+    """Leaderboard of every experiment as a Prefect table artifact and `leaderboard.csv`;
+    with a budget, the artifact's rows of its ablations carry their intervals."""
     rows, records = leaderboard_records(project)
+    records = with_intervals(records, interval_records(project, budget),
+                             read_params(project), budget)
     create_table_artifact(
         table=records, key=LEADERBOARD_KEY,
         description=f"DVC experiments of {project}, best dev `overall` first "
@@ -140,22 +144,67 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
     return {"name": name, "overrides": overrides, "metrics": row}
 
 
+def interval_records(project: Path, budget: str | None) -> dict[str, dict[str, Any]]:
+    """Per ablation of ``budget``: Δ overall against the baseline over its seeds, with the 95%
+    interval (``pipeline.ablation_table``); empty when there is no budget or
+    no baseline run of it yet."""
+    from pipeline.ablation_table import load_runs, render
+
+    if budget is None:
+        return {}
+    raw = read_params(project)
+    try:
+        runs = load_runs(project, raw, budget)
+        table = render(runs, raw, budget)
+    except UserError as err:
+        get_run_logger().warning("no intervals for budget %s: %s", budget, err)
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for row in table.intervals:
+        if row["metric"] != "overall":
+            continue
+        out[row["ablation"]] = {"seeds": row["seeds"], "delta_overall": round(row["delta"], 4),
+                                "ci95_overall": f"[{row['low']:+.4f}, {row['high']:+.4f}]"}
+    return out
+
+
+def with_intervals(records: list[dict[str, Any]], intervals: dict[str, dict[str, Any]],
+                   raw: dict[str, Any], budget: str | None) -> list[dict[str, Any]]:
+    """The leaderboard records, each run of a budget's ablation with its ablation's interval
+    columns (the same for every seed of it)."""
+    if not intervals or budget is None:
+        return records
+    from pipeline.ablations import declared_ablations, parse_run_name
+
+    names = set(declared_ablations(raw))
+    out = []
+    for record in records:
+        parsed = parse_run_name(str(record["name"]), names, budget)
+        extra = intervals.get(parsed[0], {}) if parsed else {}
+        out.append({**record, "ablation": parsed[0] if parsed else None,
+                    **{k: extra.get(k) for k in ("seeds", "delta_overall", "ci95_overall")}})
+    return out
+
+
 @flow(name="sweep")
 def sweep(names: list[str] | None = None, ablations: dict[str, dict[str, str]] | None = None,
           project: str = ".", budget: str | None = None,
-          data_dir: str | None = None) -> list[dict[str, Any]]:
+          data_dir: str | None = None, seeds: int = 1) -> list[dict[str, Any]]:
     """Run named ablations one after another, then publish the leaderboard.
 
     `ablations` (name -> {dotted key: value}) if given, else the `ablations:` section of
     params.yaml, restricted to `names` when given. `budget` names an entry of params.yaml's
     `budgets:` (e.g. cpu-small) whose changes every run shares; its experiments are named
-    `<ablation>-<budget>`. All are validated before the first runs. Trainings queue on the
-    `dvc-training` concurrency limit (one at a time by default).
+    `<ablation>-<budget>`, or `<ablation>-<budget>-s<seed>` for each of `seeds` seeds (more
+    than one: the params' seed and the ones after it, as `ablate --seeds`). All are
+    validated before the first runs. Trainings queue on the `dvc-training` concurrency limit
+    (one at a time by default). Under a budget, the leaderboard artifact gives each run its
+    ablation's Δ overall against `baseline` with the 95% interval (`ablation-table`).
     """
     logger = get_run_logger()
     path = project_path(project)
     declared = sweep_plan(read_params(path), names, ablations, budget,
-                          Path(data_dir) if data_dir else default_data_dir(path))
+                          Path(data_dir) if data_dir else default_data_dir(path), seeds)
     for name, overrides in declared.items():
         try:
             validate_overrides(path, overrides)
@@ -168,7 +217,7 @@ def sweep(names: list[str] | None = None, ablations: dict[str, dict[str, str]] |
         if state.is_failed():
             failed.append(f"{name}: {state.message}")
             logger.error("ablation '%s' failed: %s", name, state.message)
-    rows = publish_leaderboard(path)
+    rows = publish_leaderboard(path, budget)
     if failed:
         raise RuntimeError("some ablations failed:\n" + "\n".join(failed))
     return rows

@@ -20,6 +20,10 @@ from pipeline.flows.flows import TRAINING_LIMIT, experiment, repro, sweep
 
 DEFAULT_REPRO_CRON = "0 2 * * *"    # nightly: rerun whatever changed on the checked-out commit
 DEFAULT_SWEEP_CRON = "0 3 * * 6"    # Saturdays: the ablations of params.yaml
+# The weekly sweep measures the declared ablations on the real data, 3 seeds each (the
+# intervals of benchmarks/ablations.md need several), not on the synthetic test defaults.
+WEEKLY_BUDGET = "cpu-small"
+WEEKLY_SEEDS = 3
 
 
 def build_deployments(project: Path, repro_cron: str | None = DEFAULT_REPRO_CRON,
@@ -36,8 +40,11 @@ def build_deployments(project: Path, repro_cron: str | None = DEFAULT_REPRO_CRON
         experiment.to_deployment(
             name="ablation", parameters={"project": where, "ablation": {"sampler": "anneal"}},
             tags=tags, description="one `dvc exp run` with the ablation form's changes"),
-        sweep.to_deployment(name="weekly", parameters={"project": where}, tags=tags,
-                            description="the ablations declared in params.yaml",
+        sweep.to_deployment(name="weekly", parameters={"project": where,
+                                                       "budget": WEEKLY_BUDGET,
+                                                       "seeds": WEEKLY_SEEDS},
+                            tags=tags, description="the ablations declared in params.yaml, "
+                            f"under the {WEEKLY_BUDGET} budget, {WEEKLY_SEEDS} seeds each",
                             **({"cron": sweep_cron} if sweep_cron else {})),
     ]
 

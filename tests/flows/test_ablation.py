@@ -141,3 +141,28 @@ def test_leaderboard_records_for_the_artifact(tmp_path):
     write_leaderboard(tmp_path / "leaderboard.csv", rows)
     lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
     assert lines[0] == "name,params,overall,sst.accuracy" and len(lines) == 3
+
+
+def test_weekly_sweep_defaults_to_a_real_data_budget_with_seeds(tmp_path):
+    from pipeline.ablations import declared_budgets
+    from pipeline.flows.serve import build_deployments
+
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    weekly = next(d for d in build_deployments(tmp_path) if d.name == "weekly")
+    budget = weekly.parameters["budget"]
+    assert weekly.parameters["seeds"] == 3
+    assert declared_budgets(default_params_dict())[budget].changes["data.source"] == "cs224n"
+
+
+def test_leaderboard_records_carry_their_ablations_interval():
+    from pipeline.flows.flows import with_intervals
+
+    records = [{"name": "anneal-cpu-small-s13", "params": "", "overall": 0.6},
+               {"name": "anneal-cpu-small-s14", "params": "", "overall": 0.5},
+               {"name": "my-run", "params": "", "overall": 0.4}]
+    intervals = {"anneal": {"seeds": 2, "delta_overall": 0.01,
+                            "ci95_overall": "[-0.0100, +0.0300]"}}
+    out = with_intervals(records, intervals, default_params_dict(), "cpu-small")
+    assert out[0]["ablation"] == "anneal" and out[1]["ci95_overall"] == "[-0.0100, +0.0300]"
+    assert out[2]["ablation"] is None and out[2]["ci95_overall"] is None
+    assert with_intervals(records, {}, default_params_dict(), None) == records

@@ -21,6 +21,7 @@ from tests.pipeline.conftest import run
 
 pytestmark = pytest.mark.slow
 SWEEP = set(SWEEP_ABLATIONS)
+TINY_SWEEP = {"budget": None, "seeds": 1}
 
 
 def wait_deployment(name: str, proc: subprocess.Popen, log: Path, project: Path,
@@ -218,7 +219,8 @@ def test_prefect_ui_shows_deployment_and_run(served, prefect_server, tmp_path):
 
 def test_sweep_and_cached_rerun(served):
     """Acceptance 5: three ablations, leaderboard artifact + CSV, rerun restored from cache."""
-    first = trigger("sweep/weekly", {})
+    # The weekly default is the real-data budget with 3 seeds: here the tiny synthetic runs.
+    first = trigger("sweep/weekly", TINY_SWEEP)
     assert first.state.is_completed(), first.state.message
     names = {r["name"] for r in artifact(first.id, "leaderboard")}
     assert SWEEP <= names and SWEEP <= exp_names(served)
@@ -230,7 +232,7 @@ def test_sweep_and_cached_rerun(served):
     assert overall == sorted(overall, reverse=True)
 
     started = datetime.now(timezone.utc)
-    again = trigger("sweep/weekly", {})
+    again = trigger("sweep/weekly", TINY_SWEEP)
     assert again.state.is_completed(), again.state.message
     assert {f"{n}-2" for n in SWEEP} <= {r["name"] for r in artifact(again.id, "leaderboard")}
     lines = logs_of(after=started)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-
+import numpy as np
 import pytest
 
-from pipeline.ablation_table import NOISE, render, verdict, write_ablation_table
+from pipeline.ablation_table import SeedRun, collect, render, verdict
 from pipeline.ablations import (
     declared_ablations,
     declared_budgets,
     expand,
+    parse_run_name,
     run_name,
+    seed_values,
     select,
     split_experiment_name,
+    sweep_plan,
 )
 from pipeline.config import parse_params
+from pipeline.exp_runs import ExpRun
 from pipeline.flows.ablation import AblationError, apply_overrides
+from pipeline.intervals import TaskDev, compare
 from pipeline.leaderboard import rows_from_exp_show
 from tests.conftest import default_params_dict
 
@@ -123,67 +127,128 @@ def test_experiment_names_round_trip():
     assert split_experiment_name("anneal-2", names, "cpu-small") is None
 
 
-def _row(name, sst, para, sts, seconds=100.0):
-    overall = (sst + para + (sts + 1) / 2) / 3
-    return {"name": name, "params": "", "overall": f"{overall}", "sst.accuracy": f"{sst}",
-            "para.accuracy": f"{para}", "sts.pearson": f"{sts}", "train_seconds": f"{seconds}"}
+N_ROWS = 400
 
 
-def test_verdict_follows_the_claimed_directions():
-    base = _row("b", 0.40, 0.70, 0.30)
-    better_sst = _row("x", 0.40 + 2 * NOISE, 0.70, 0.30)
-    assert verdict({"sst": "up"}, better_sst, base) == "agree"
-    assert verdict({"sst": "down"}, better_sst, base) == "disagree"
-    assert verdict({"sst": "up", "para": "up"}, better_sst, base) == "partly"
-    assert verdict({"para": "flat"}, better_sst, base) == "agree"  # within the noise margin
-    assert verdict({}, better_sst, base) == "no direction claimed"
+def _dev(seed, sst, para, sts_noise):
+    """Dev rows of one run: exact sst / para accuracies, sts = gold + sts_noise * noise."""
+    rng = np.random.default_rng(seed)  # the seed's data: the same rows for every ablation
+    ids = np.array([f"r{i}" for i in range(N_ROWS)], dtype=object)
+    out = {}
+    for task, acc, classes in (("sst", sst, 5), ("para", para, 2)):
+        gold = rng.integers(0, classes, N_ROWS).astype(float)
+        pred = gold.copy()
+        wrong = np.arange(N_ROWS) >= round(acc * N_ROWS)
+        pred[wrong] = (gold[wrong] + 1) % classes
+        out[task] = TaskDev(ids, gold, pred, "accuracy")
+    gold, noise = rng.uniform(0, 5, N_ROWS), rng.normal(0, 1, N_ROWS)
+    out["sts"] = TaskDev(ids, gold, gold + sts_noise * noise, "pearson")
+    return out
 
 
-def test_table_groups_by_report_and_compares_with_the_baseline(tmp_path):
-    rows = [_row("baseline-cpu-small", 0.40, 0.70, 0.30),
-            _row("anneal-cpu-small", 0.45, 0.72, 0.35, 120.0),
-            _row("smart-cpu-small", 0.30, 0.70, 0.20),
-            _row("anneal-cpu-long", 0.9, 0.9, 0.9),     # another budget: not in the table
-            _row("my-own-run", 0.9, 0.9, 0.9)]          # not a declared ablation
-    path = tmp_path / "leaderboard.csv"
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    out = tmp_path / "ablations.md"
-    n = write_ablation_table(path, default_params_dict(), "cpu-small", out, "cmd")
-    text = out.read_text()
-    assert n == 2
+def _runs(table, seeds=(13,)):
+    """ablation -> seed -> SeedRun from ablation -> (sst acc, para acc, sts noise)."""
+    return {name: {s: SeedRun(f"{name}-cpu-small", _dev(s, *scores), 100.0) for s in seeds}
+            for name, scores in table.items()}
+
+
+def _line(text, name):
+    return next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
+
+
+def test_verdict_needs_an_interval_that_excludes_zero():
+    runs = _runs({"baseline": (0.40, 0.70, 1.0), "anneal": (0.50, 0.70, 1.0)})
+    cmp = compare({13: runs["baseline"][13].dev}, {13: runs["anneal"][13].dev},
+                  ["sst", "para", "sts"], resamples=500)
+    assert verdict({"sst": "up"}, cmp) == ("agree", "agree")
+    assert verdict({"sst": "down"}, cmp) == ("disagree", "disagree")
+    cell, bucket = verdict({"sst": "up", "para": "up"}, cmp)
+    assert cell == "sst: agree; para: no detectable effect (±0.000)" and bucket == "partly"
+    assert verdict({"para": "flat"}, cmp)[1] == "no detectable effect"
+    assert verdict({}, cmp) == ("no direction claimed", "no direction claimed")
+
+
+def test_table_groups_by_report_and_compares_with_the_baseline():
+    runs = _runs({"baseline": (0.40, 0.70, 1.0), "anneal": (0.50, 0.80, 0.5),
+                  "smart": (0.30, 0.70, 2.0)})
+    table = render(runs, default_params_dict(), "cpu-small", "cmd", resamples=300)
+    text = table.markdown
+    assert table.count == 2
     assert "## Multi-task Fine-tuning with BERT" in text
     assert "## SMARTer Multi-task Fine-tuning of BERT" in text
-    anneal = next(line for line in text.splitlines() if line.startswith("| anneal |"))
-    assert "| 0.450 | 0.720 | 0.350 |" in anneal and "| agree |" in anneal and "| 120 |" in anneal
-    smart = next(line for line in text.splitlines() if line.startswith("| smart |"))
-    assert "| agree |" in smart  # sst down, para flat, sts down: as the report claimed
-    assert "0.900" not in text
+    anneal = _line(text, "anneal")
+    assert "| 1 | 0.500 | 0.800 |" in anneal
+    assert anneal.endswith("| sst: agree; para: agree; sts: agree |")
+    assert "| 100 |" in anneal
+    smart = _line(text, "smart")  # sst down, para flat (no effect), sts down
+    assert "sst: agree; para: no detectable effect (±0.000); sts: agree" in smart
+    assert "Baseline over 1 seed(s) (13)" in text
+    assert {r["metric"] for r in table.intervals} == {"sst", "para", "sts", "overall"}
+    assert "- partly: 1 (smart)" in text and "- agree: 1 (anneal)" in text
 
 
 def test_table_shows_the_zero_shot_floor_and_who_falls_below_it():
     raw = default_params_dict()
-    base = _row("baseline-cpu-small", 0.40, 0.80, 0.85)
-    floor = _row("zero-shot-cpu-small", 0.38, 0.78, 0.84, 0.0)
-    worse = _row("anneal-cpu-small", 0.41, 0.70, 0.30)
-    text, _ = render([base, floor, worse], raw, "cpu-small")
-    assert ("Zero-shot floor (`zero-shot`: no training step): sst 0.380, para 0.780, sts 0.840. "
-            "Baseline at or above it on every task.") in text
-    anneal = next(line for line in text.splitlines() if line.startswith("| anneal |"))
-    assert "| para, sts |" in anneal
-    zero = next(line for line in text.splitlines() if line.startswith("| zero-shot |"))
-    assert "| (floor) |" in zero
-    text, _ = render([_row("baseline-cpu-small", 0.40, 0.70, 0.85), floor], raw, "cpu-small")
+    base, floor = (0.40, 0.80, 0.5), (0.38, 0.78, 0.6)
+    runs = _runs({"baseline": base, "zero-shot": floor, "anneal": (0.41, 0.70, 3.0)})
+    text = render(runs, raw, "cpu-small", resamples=200).markdown
+    assert "Zero-shot floor (`zero-shot`: no training step): sst 0.380, para 0.780, sts " in text
+    assert "Baseline at or above it on every task." in text
+    assert "| para, sts |" in _line(text, "anneal")
+    assert "| (floor) |" in _line(text, "zero-shot")
+    text = render(_runs({"baseline": (0.40, 0.70, 0.5), "zero-shot": floor}), raw,
+                  "cpu-small", resamples=200).markdown
     assert "Baseline BELOW it on para." in text
-    text, _ = render([base], raw, "cpu-small")
+    text = render(_runs({"baseline": base}), raw, "cpu-small", resamples=200).markdown
     assert "Zero-shot floor: not run" in text
 
 
-def test_table_needs_the_baseline_run(tmp_path):
-    with pytest.raises(Exception, match="no 'baseline-cpu-small' row"):
-        render([_row("anneal-cpu-small", 0.4, 0.7, 0.3)], default_params_dict(), "cpu-small")
+def test_table_with_seeds_lists_the_baseline_spread():
+    runs = _runs({"baseline": (0.40, 0.70, 1.0), "anneal": (0.45, 0.70, 1.0)},
+                 seeds=(13, 14, 15))
+    runs["baseline"][14] = SeedRun("baseline-cpu-small-s14", _dev(14, 0.50, 0.70, 1.0))
+    text = render(runs, default_params_dict(), "cpu-small", resamples=300).markdown
+    assert "Baseline over 3 seed(s) (13, 14, 15)" in text
+    assert "sst acc 0.4333 ± 0.0577 (range 0.4000–0.5000)" in text
+    assert _line(text, "anneal").split("|")[3].strip() == "3"
+
+
+def test_table_needs_the_baseline_run():
+    with pytest.raises(Exception, match="no 'baseline-cpu-small' experiment"):
+        render(_runs({"anneal": (0.4, 0.7, 1.0)}), default_params_dict(), "cpu-small")
+
+
+def test_runs_are_grouped_by_ablation_and_seed():
+    raw = default_params_dict()
+
+    def exp(name, seed):
+        return ExpRun(name, "0" * 40, {"seed": seed})
+
+    grouped = collect([exp("baseline-cpu-small", 13), exp("baseline-cpu-small-s13", 13),
+                       exp("baseline-cpu-small-s14", 14), exp("anneal-cpu-long", 13),
+                       exp("my-own-run", 13)], raw, "cpu-small")
+    assert {a: sorted(s) for a, s in grouped.items()} == {"baseline": [13, 14]}
+    assert grouped["baseline"][13].name == "baseline-cpu-small-s13"
+
+
+def test_seeded_runs_are_named_and_set_the_seed(tmp_path):
+    raw = default_params_dict()
+    assert seed_values(raw, 3) == [raw["seed"], raw["seed"] + 1, raw["seed"] + 2]
+    with pytest.raises(AblationError, match="--seeds must be at least 1"):
+        seed_values(raw, 0)
+    assert run_name("anneal", "cpu-small", 14) == "anneal-cpu-small-s14"
+    names = set(declared_ablations(raw))
+    assert parse_run_name("anneal-cpu-small-s14", names, "cpu-small") == ("anneal", 14)
+    assert parse_run_name("anneal-cpu-small", names, "cpu-small") == ("anneal", None)
+    assert parse_run_name("anneal-cpu-long-s14", names, "cpu-small") is None
+    assert expand(raw, "anneal", "cpu-small", tmp_path, 14)["seed"] == "14"
+    assert "seed" not in expand(raw, "anneal", "cpu-small", tmp_path)
+    plan = sweep_plan(raw, ["baseline", "anneal"], None, "tiny-none" and None, None, seeds=2)
+    seed = raw["seed"]
+    assert list(plan) == [f"baseline-s{seed}", f"anneal-s{seed}", f"baseline-s{seed + 1}",
+                          f"anneal-s{seed + 1}"]
+    assert plan[f"anneal-s{seed + 1}"] == {"sampler": "anneal", "seed": str(seed + 1)}
+    assert list(sweep_plan(raw, ["anneal"], None, None, None, seeds=1)) == ["anneal"]
 
 
 def test_leaderboard_rows_carry_stage_wall_times():
@@ -229,11 +294,9 @@ def test_sweep_plan_names_runs_by_budget_and_merges_its_changes(tmp_path):
         sweep_plan(raw, ["anneal"], None, "gpu", None)
 
 
-def test_table_tallies_agreement_and_names_the_best_run():
-    rows = [_row("baseline-cpu-small", 0.40, 0.70, 0.30),
-            _row("anneal-cpu-small", 0.45, 0.72, 0.35),
-            _row("lora-cpu-small", 0.45, 0.75, 0.40)]
-    text, n = render(rows, default_params_dict(), "cpu-small")
-    assert n == 2
-    assert "- agree: 1 (anneal)" in text and "- disagree: 1 (lora)" in text
-    assert "Highest dev overall under `cpu-small`: `lora`" in text
+def test_table_names_the_best_mean_overall():
+    runs = _runs({"baseline": (0.40, 0.70, 1.0), "anneal": (0.45, 0.72, 1.0),
+                  "lora": (0.45, 0.75, 0.5)})
+    table = render(runs, default_params_dict(), "cpu-small", resamples=200)
+    assert table.count == 2
+    assert "Highest mean dev overall under `cpu-small`: `lora`" in table.markdown
