@@ -96,3 +96,16 @@ def test_auto_pair_head_is_cosine_where_it_fits_else_sbert():
                      "nli": "sbert"}
     with pytest.raises(UserError, match="unknown head 'cosin'; valid choices: auto, bilstm"):
         parse_params(deep_merge(raw, {"model": {"pair_head": "cosin"}}))
+
+
+def test_params_yaml_survives_dvcs_rewrite_for_exp_run():
+    """`dvc exp run -S key=value` loads params.yaml with ruamel's round trip, sets the value
+    and dumps the file again; what it dumps must still parse, to the same params."""
+    from dvc.utils.serialize._yaml import dumps_yaml, parse_yaml, parse_yaml_for_update
+
+    text = (ROOT / "params.yaml").read_text()
+    data = parse_yaml_for_update(text, "params.yaml")
+    data["seed"] = 14
+    again = parse_yaml(dumps_yaml(data), "params.yaml (rewritten)")
+    before = load_params(ROOT / "params.yaml").model_dump()
+    assert parse_params(dict(again)).model_dump() == {**before, "seed": 14}
