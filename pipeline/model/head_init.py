@@ -167,13 +167,18 @@ def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
     return f"linear probe on {x.shape[1]} features, train acc {probe.score(xs, labels):.3f}"
 
 
-def fit_head(head: Head, f: HeadFeatures) -> str | None:
-    """Fit ``head`` to the frozen features; None when the head has no zero-shot fit."""
+def has_zero_shot_fit(head: Head) -> bool:
+    """Cosine heads, and linear heads of classification tasks (a probe)."""
+    return isinstance(head, CosineHead) or (isinstance(head, LinearHead)
+                                            and head.spec.task_type == "classification")
+
+
+def fit_head(head: Head, f: HeadFeatures) -> str:
+    """Fit ``head`` (one with :func:`has_zero_shot_fit`) to the frozen features."""
     if isinstance(head, CosineHead):
         return fit_cosine_head(head, f)
-    if isinstance(head, LinearHead) and head.spec.task_type == "classification":
-        return fit_linear_probe(head, f)
-    return None
+    assert isinstance(head, LinearHead)
+    return fit_linear_probe(head, f)
 
 
 def init_heads_zero_shot(model: MultitaskModel, train_sets: dict[str, TaskData], pad_id: int,
@@ -188,8 +193,7 @@ def init_heads_zero_shot(model: MultitaskModel, train_sets: dict[str, TaskData],
         if len(data) == 0 or not data.has_labels:
             continue
         head = model.heads[task]
-        if not (isinstance(head, CosineHead) or (isinstance(head, LinearHead)
-                                                 and head.spec.task_type == "classification")):
+        if not has_zero_shot_fit(head):
             done[task] = f"random init ({type(head).__name__} has no zero-shot fit)"
             continue
         rng = np.random.default_rng([seed, 7919, i])
