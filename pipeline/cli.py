@@ -5,7 +5,8 @@
 - ``submit``: zip the CS224N prediction files for upload;
 - ``ablate``: run named ablations of params.yaml under a budget as cached DVC experiments;
 - ``ablation-table``: ``benchmarks/ablations.md`` (intervals over seeds and dev rows, a forest
-  plot) from the experiments' dev predictions in DVC and the reports' claims.
+  plot) from the experiments' dev predictions in DVC and the reports' claims;
+- ``record-best``: ``benchmarks/best.json`` from the leaderboard preset's run in the workspace.
 
 User errors (missing model, unknown task, bad input) print ``error: ...`` and exit 2.
 """
@@ -70,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
                         "last `dvc repro`")
     rs.add_argument("--metrics", type=Path, default=Path("results/eval/metrics.json"))
     rs.add_argument("--predictions", type=Path, default=Path("predictions"))
+
+    rb = sub.add_parser("record-best", help="benchmarks/best.json from the leaderboard "
+                        "preset's run applied to the workspace (scripts/run-leaderboard.sh)")
+    rb.add_argument("--budget", default="cpu-long", help="the budget the preset ran under")
+    rb.add_argument("--experiment", required=True, help="the DVC experiment that ran it")
+    rb.add_argument("--command", required=True, help="the exact command that ran it")
+    rb.add_argument("--wall-seconds", type=float, default=None,
+                    help="the whole command's wall time, install included")
+    rb.add_argument("--out", type=Path, default=Path("benchmarks/best.json"))
 
     sb = sub.add_parser("submit", help="zip predictions/*-output.csv for the leaderboard")
     sb.add_argument("--predictions", type=Path, default=Path("predictions"))
@@ -193,6 +203,23 @@ def cmd_ablation_table(args: argparse.Namespace) -> None:
     print(f"{table.count} ablations -> {out} (intervals: {data}, forest plot: {plot})")
 
 
+def cmd_record_best(args: argparse.Namespace) -> None:
+    from pipeline.ablations import declared_budgets, named_budget_overrides
+    from pipeline.best_run import record_best
+    from pipeline.run_summary import dev_table
+
+    raw = _read_project_params()
+    budgets = declared_budgets(raw)
+    overrides = named_budget_overrides(raw, args.budget, None)
+    record = record_best(Path.cwd(), args.out, budget=args.budget, experiment=args.experiment,
+                         command=args.command, overrides=overrides,
+                         description=budgets[args.budget].description,
+                         wall_seconds=args.wall_seconds)
+    print("\n".join(dev_table(record["dev_metrics"] | {"overall": record["dev"]["overall"]})))
+    print(f"training: {record['steps']} steps in {record['train_step_seconds']:.0f} s "
+          f"({record['train_fit_seconds']:.0f} s with per-epoch dev scoring) -> {args.out}")
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     from pipeline.submit import pack_submission
 
@@ -207,7 +234,8 @@ def cmd_results(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"results": cmd_results, "leaderboard": cmd_leaderboard, "predict": cmd_predict,
-            "submit": cmd_submit, "ablate": cmd_ablate, "ablation-table": cmd_ablation_table}
+            "submit": cmd_submit, "ablate": cmd_ablate, "ablation-table": cmd_ablation_table,
+            "record-best": cmd_record_best}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -319,6 +319,8 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
         model.train()
         probs = sampler.probabilities(ctx)
         record = {"epoch": epoch, "step": prog.step, "dev": dev,
+                  # steps' seconds so far in this process (a resumed run restarts the count)
+                  "train_seconds": round(result.train_seconds, 1),
                   "train_loss": {t: float(np.mean(v)) for t, v in prog.losses.items() if v},
                   "sampler_p": probs}
         prog.history.append(record)
