@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                         "preset's run applied to the workspace (scripts/run-leaderboard.sh)")
     rb.add_argument("--budget", default="cpu-long", help="the budget the preset ran under")
     rb.add_argument("--experiment", required=True, help="the DVC experiment that ran it")
-    rb.add_argument("--command", required=True, help="the exact command that ran it")
+    rb.add_argument("--command", dest="ran_command", required=True,
+                    help="the exact command that ran it")
     rb.add_argument("--wall-seconds", type=float, default=None,
                     help="the whole command's wall time, install included")
     rb.add_argument("--out", type=Path, default=Path("benchmarks/best.json"))
@@ -212,7 +213,7 @@ def cmd_record_best(args: argparse.Namespace) -> None:
     budgets = declared_budgets(raw)
     overrides = named_budget_overrides(raw, args.budget, None)
     record = record_best(Path.cwd(), args.out, budget=args.budget, experiment=args.experiment,
-                         command=args.command, overrides=overrides,
+                         command=args.ran_command, overrides=overrides,
                          description=budgets[args.budget].description,
                          wall_seconds=args.wall_seconds)
     print("\n".join(dev_table(record["dev_metrics"] | {"overall": record["dev"]["overall"]})))

@@ -75,3 +75,20 @@ def test_no_run_or_no_test_files_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="predict_test"):
         build_record(root, budget="b", experiment="e", command="c", overrides={},
                      description="d", wall_seconds=None)
+
+
+def test_record_best_command_writes_the_file(tmp_path, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    root = _workspace(tmp_path)
+    (root / "params.yaml").write_text(
+        (Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    monkeypatch.chdir(root)
+    out = root / "best.json"
+    assert main(["record-best", "--budget", "cpu-long", "--experiment", "baseline-cpu-long",
+                 "--command", "bash scripts/run-leaderboard.sh cpu-long",
+                 "--wall-seconds", "10", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["command"] == "bash scripts/run-leaderboard.sh cpu-long"
+    assert rec["overrides"]["sampler"] == "temperature" and rec["wall_seconds"] == 10
+    assert "sst       accuracy    0.5123" in capsys.readouterr().out
