@@ -24,16 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import AblationSpec, BudgetSpec, parse_params
-from pipeline.dvc_env import dvc_env
-from pipeline.errors import UserError
-from pipeline.flows.ablation import (
+from pipeline.ablation_form import (
     AblationError,
     apply_overrides,
     named_ablations,
     set_args,
     yaml_scalar,
 )
+from pipeline.config import AblationSpec, BudgetSpec, parse_params
+from pipeline.dvc_env import dvc_env
+from pipeline.errors import UserError
 
 DATA_DIR_ENV = "MTB_CS224N_DIR"
 STAGE_RUN = re.compile(r"Running stage '([^']+)'")

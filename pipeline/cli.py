@@ -133,12 +133,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _read_project_params() -> dict[str, object]:
-    from pipeline.flows.ablation import read_params
+    from pipeline.ablation_form import read_params
 
     return read_params(Path.cwd())
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
+    from pipeline.ablation_form import set_args
     from pipeline.ablations import (
         declared_ablations,
         declared_budgets,
@@ -149,7 +150,6 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         seed_values,
         select,
     )
-    from pipeline.flows.ablation import set_args
 
     raw = _read_project_params()
     ablations, budgets = declared_ablations(raw), declared_budgets(raw)

@@ -17,9 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 
-from pipeline.ablations import default_data_dir, sweep_plan
-from pipeline.errors import UserError
-from pipeline.flows.ablation import (
+from pipeline.ablation_form import (
     Ablation,
     AblationError,
     experiment_name,
@@ -28,6 +26,8 @@ from pipeline.flows.ablation import (
     unique_name,
     validate_overrides,
 )
+from pipeline.ablations import default_data_dir, sweep_plan
+from pipeline.errors import UserError
 from pipeline.flows.dvc import dvc, run_dvc
 from pipeline.leaderboard import Row, as_records, rows_from_exp_show, write_leaderboard
 

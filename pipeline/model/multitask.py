@@ -20,8 +20,9 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from pipeline.config import ModelConfig, TaskConfig
 from pipeline.model.adapters import AdapterSettings, adapter_task, install_adapters
-from pipeline.model.heads import HEADS, Encoded, HeadSpec, resolve_head
+from pipeline.model.heads import HEADS, Encoded, HeadSpec
 from pipeline.model.pooling import POOLINGS
+from pipeline.names import resolve_head
 
 WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "model_config.json"

@@ -6,13 +6,12 @@ import typing
 
 import pytest
 
-from pipeline.flows.ablation import (
+from pipeline.ablation_form import (
     FIELD_KEYS,
     Ablation,
     AblationError,
     AdapterName,
     CombineName,
-    HeadName,
     PairHeadName,
     PoolingName,
     PrecisionName,
@@ -30,18 +29,19 @@ from tests.conftest import default_params_dict
 
 def test_literals_match_the_registries():
     from pipeline.model.adapters import ADAPTERS
-    from pipeline.model.heads import AUTO, HEADS
+    from pipeline.model.heads import HEADS
     from pipeline.model.pooling import POOLINGS
+    from pipeline.names import AUTO
+    from pipeline.names import HEADS as HEAD_FITS
     from pipeline.train.combine import COMBINERS
     from pipeline.train.precision import CHOICES
     from pipeline.train.samplers import SAMPLERS
 
     assert set(typing.get_args(SamplerName)) == set(SAMPLERS)
     assert set(typing.get_args(PoolingName)) == set(POOLINGS)
-    assert set(typing.get_args(HeadName)) == set(HEADS)
     assert set(typing.get_args(PairHeadName)) == {AUTO, *HEADS}
     assert set(typing.get_args(SingleHeadName)) == {
-        h for h, cls in HEADS.items() if not cls.needs_siamese}
+        h for h in HEADS if not HEAD_FITS[h].needs_siamese}
     assert set(typing.get_args(AdapterName)) == set(ADAPTERS)
     assert set(typing.get_args(CombineName)) == set(COMBINERS)
     assert set(typing.get_args(PrecisionName)) == set(CHOICES)

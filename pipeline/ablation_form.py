@@ -1,5 +1,8 @@
 """The typed `Ablation` parameter model and its translation into `dvc exp run -S` overrides.
 
+Prefect-free: the CLI's `ablate`, `pipeline.ablations` and the Prefect flows all use it, so it
+lives outside `pipeline/flows/` (the flows import it; it imports no flow).
+
 Typed fields (Literal choices, numeric bounds) make the Prefect UI render a form; each field
 maps to one dotted key of params.yaml. Overrides are checked before any DVC work: the key must
 exist in the project's params.yaml (DVC's `-S` would otherwise add it silently with `+` or fail
@@ -17,20 +20,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline import names
 from pipeline.config import parse_params
 from pipeline.errors import UserError
 
-# Kept as literals so the UI can offer a drop-down; tests pin them to the registries.
-SamplerName = Literal["sequential", "round_robin", "proportional", "anneal", "random_task",
-                      "temperature", "capped"]
-PoolingName = Literal["cls", "mean", "max"]
-HeadName = Literal["linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty", "bilstm"]
-SingleHeadName = Literal["linear", "mlp", "bilstm"]
-PairHeadName = Literal["auto", "linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty",
-                       "bilstm"]
-AdapterName = Literal["none", "pal", "pal_lora", "lora"]
-CombineName = Literal["sampled", "sum", "weighted", "pcgrad", "uncertainty"]
-PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
+# Literal types so the Prefect UI offers a drop-down; the names are the torch-free registry's.
+SamplerName = Literal[names.SAMPLERS]
+PoolingName = Literal[names.POOLINGS]
+SingleHeadName = Literal[names.SINGLE_HEADS]
+PairHeadName = Literal[names.PAIR_HEADS]
+AdapterName = Literal[names.ADAPTERS]
+CombineName = Literal[names.COMBINERS]
+PrecisionName = Literal[names.PRECISION_CHOICES]
 
 # Ablation field -> dotted params.yaml key.
 FIELD_KEYS: dict[str, str] = {
