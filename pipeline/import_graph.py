@@ -47,10 +47,10 @@ def _named(node: ast.AST, name: str, path: Path, known: dict[str, Path]) -> Iter
         package = _package_of(name, path).split(".")
         anchor = ".".join(package[: len(package) - node.level + 1])
         base = f"{anchor}.{base}" if base else anchor
-    yield base
-    for alias in node.names:
-        if f"{base}.{alias.name}" in known:  # `from pipeline.train import loop`
-            yield f"{base}.{alias.name}"
+    # `from pipeline.train import loop` names the module loop; `from pipeline.io import
+    # read_json` names pipeline.io (the packages above are added where files are listed).
+    subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+    yield from subs if len(subs) == len(node.names) else [*subs, base]
 
 
 def direct_imports(name: str, root: Path, known: dict[str, Path]) -> set[str]:

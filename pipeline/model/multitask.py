@@ -26,6 +26,9 @@ from pipeline.names import resolve_head
 
 WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "model_config.json"
+# Beside the weights, for `python -m pipeline predict`: the tokenizer and its settings.
+TOKENIZER_DIR = "tokenizer"
+INFERENCE_CONFIG = "inference.json"
 ENCODER_CONFIG = "encoder_config.json"
 PARAM_REPORT = "param_report.json"
 

@@ -33,8 +33,8 @@ def test_literals_match_the_registries():
     from pipeline.model.pooling import POOLINGS
     from pipeline.names import AUTO
     from pipeline.names import HEADS as HEAD_FITS
+    from pipeline.precision import CHOICES
     from pipeline.train.combine import COMBINERS
-    from pipeline.train.precision import CHOICES
     from pipeline.train.samplers import SAMPLERS
 
     assert set(typing.get_args(SamplerName)) == set(SAMPLERS)

@@ -26,8 +26,8 @@ def test_validating_params_imports_no_torch():
 def test_each_registry_holds_exactly_the_names():
     from pipeline.model.heads import HEADS
     from pipeline.model.pooling import POOLINGS
+    from pipeline.precision import CHOICES
     from pipeline.train.combine import COMBINERS
-    from pipeline.train.precision import CHOICES
     from pipeline.train.samplers import SAMPLERS
     from pipeline.train.schedules import SCHEDULES
 
