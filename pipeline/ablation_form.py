@@ -191,32 +191,3 @@ def experiment_name(overrides: dict[str, str], given: str | None = None) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")
     name = re.sub(r"-{2,}", "-", re.sub(r"\.{2,}", ".", name)).removesuffix(".lock")
     return (name or "exp")[:60].rstrip("-.")
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    """`name`, or `name-2`, `name-3`... when DVC already has an experiment called that."""
-    if name not in taken:
-        return name
-    n = 2
-    while f"{name}-{n}" in taken:
-        n += 1
-    return f"{name}-{n}"
-
-
-def named_ablations(params: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The `ablations:` section as name -> {dotted key: YAML value}.
-
-    Entries are either declared ones (`{report, description, claim, set: {key: value}}`, as in
-    params.yaml) or bare `{key: value}` mappings (ad hoc lists given to the sweep flow). An
-    empty change set is the baseline under a budget.
-    """
-    section = params.get("ablations") or {}
-    if not isinstance(section, dict):
-        raise AblationError("params.yaml 'ablations' must map names to {dotted.key: value}")
-    out: dict[str, dict[str, str]] = {}
-    for name, entry in section.items():
-        changes = entry.get("set") if isinstance(entry, dict) and "set" in entry else entry
-        if not isinstance(changes, dict):
-            raise AblationError(f"ablation '{name}' must map dotted params keys to values")
-        out[str(name)] = {str(k): yaml_scalar(v) for k, v in changes.items()}
-    return out

@@ -19,10 +19,9 @@ from pipeline.ablation_form import (
     SingleHeadName,
     apply_overrides,
     experiment_name,
-    named_ablations,
     set_args,
-    unique_name,
 )
+from pipeline.ablations import sweep_plan
 from pipeline.leaderboard import as_records, rows_from_exp_show, write_leaderboard
 from tests.conftest import default_params_dict
 
@@ -90,18 +89,16 @@ def test_typed_fields_have_bounds():
         Ablation(unknown_field=1)
 
 
-def test_experiment_names_are_readable_and_unique():
+def test_experiment_names_are_readable():
     assert experiment_name({"sampler": "anneal", "train.lr": "5.0e-05"}) == \
         "sampler-anneal-lr-5.0e-05"
     assert experiment_name({"data.dir": "/a b/c"}) == "dir-a-b-c"
     assert experiment_name({}, "my run!") == "my-run"
-    assert unique_name("anneal", {"anneal", "anneal-2"}) == "anneal-3"
-    assert unique_name("anneal", set()) == "anneal"
 
 
 def test_params_yaml_ablations_are_valid_overrides():
     params = default_params_dict()
-    ablations = named_ablations(params)
+    ablations = sweep_plan(params, None, None, None, None)
     assert len(ablations) >= 12
     for overrides in ablations.values():
         apply_overrides(params, overrides)
