@@ -42,7 +42,7 @@ from pipeline.config import Params, parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
 from pipeline.model.encoder import load_tokenizer
-from pipeline.train.precision import PRECISIONS, resolve_precision
+from pipeline.precision import PRECISIONS, resolve_precision
 from pipeline.train.run import build_model, load_split
 
 ROOT = Path(__file__).resolve().parents[1]

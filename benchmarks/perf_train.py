@@ -41,8 +41,8 @@ from pipeline.config import Params
 from pipeline.data.batching import BatchStream, Ragged, TaskData, pad_rows
 from pipeline.inference import predict
 from pipeline.model.multitask import MultitaskModel
+from pipeline.precision import Precision
 from pipeline.train.loop import fit, make_optimizer, output_loss
-from pipeline.train.precision import Precision
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 
 CPU = torch.device("cpu")
@@ -272,8 +272,8 @@ def run_limit(model: MultitaskModel, params: Params,
               counter: TokenCounter, device: torch.device = CPU) -> Run:
     """Forward + backward + (fused) AdamW step per pre-built batch (already on ``device``,
     under ``train.precision``'s autocast); nothing else."""
+    from pipeline.precision import resolve_precision
     from pipeline.train.combine import build_combiner
-    from pipeline.train.precision import resolve_precision
 
     model.train()
     precision = resolve_precision(params.train.precision, device)

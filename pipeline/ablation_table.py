@@ -246,7 +246,8 @@ def intervals_csv(rows: list[dict[str, Any]]) -> str:
 
 def load_runs(project: Path, raw: dict[str, Any], budget: str) -> dict[str, dict[int, SeedRun]]:
     """The budget's experiments from DVC, with each one's dev rows read at its commit."""
-    from pipeline.exp_runs import exp_show, experiments, read_dev
+    from pipeline.dvc_run import exp_show
+    from pipeline.exp_runs import experiments, read_dev
 
     grouped = collect(experiments(exp_show(project)), raw, budget)
     out: dict[str, dict[int, SeedRun]] = {}

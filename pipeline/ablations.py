@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import AblationSpec, BudgetSpec, parse_params
-from pipeline.dvc_env import dvc_env
-from pipeline.errors import UserError
-from pipeline.flows.ablation import (
+from pipeline.ablation_form import (
     AblationError,
     apply_overrides,
-    named_ablations,
     set_args,
     yaml_scalar,
 )
+from pipeline.config import AblationSpec, BudgetSpec, parse_params
+from pipeline.dvc_run import DvcError, exp_run_args, exp_show, free_name_args, run_dvc
+from pipeline.errors import UserError
 
 DATA_DIR_ENV = "MTB_CS224N_DIR"
 STAGE_RUN = re.compile(r"Running stage '([^']+)'")
@@ -148,7 +145,12 @@ def sweep_plan(raw: dict[str, Any], names: list[str] | None,
     ``<ablation>-<budget>`` (``-s<seed>`` added per seed when ``seeds`` > 1, as ``ablate``).
     Values are validated by the caller against the project.
     """
-    declared = named_ablations({"ablations": ablations} if ablations is not None else raw)
+    if ablations is not None:
+        declared = {str(n): {str(k): yaml_scalar(v) for k, v in changes.items()}
+                    for n, changes in ablations.items()}
+    else:
+        declared = {n: {k: yaml_scalar(v) for k, v in spec.changes.items()}
+                    for n, spec in declared_ablations(raw).items()}
     if names:
         missing = sorted(set(names) - set(declared))
         if missing:
@@ -210,45 +212,22 @@ class ExperimentRun:
         return not self.stages_run
 
 
-def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, text=True,
-                          capture_output=True, env=dvc_env())
-
-
-def existing_experiments(project: Path) -> set[str]:
-    """Names of the experiments of the current baseline commit."""
-    proc = _dvc(project, "exp", "list", "--name-only")
-    return set(proc.stdout.split()) if proc.returncode == 0 else set()
-
-
 def run_experiment(project: Path, name: str, overrides: dict[str, str], params: dict[str, Any],
                    stream: bool = True) -> ExperimentRun:
     """``dvc exp run --temp -n NAME -S ...`` in ``project`` (``params``: its params.yaml, to add
-    keys it leaves out with ``++``).
+    keys it leaves out with ``++``), printing DVC's output as it comes when ``stream``.
 
-    An earlier experiment of the same name (a rerun of the same ablation) is removed first, so
-    the rerun replaces it; the run cache makes that rerun a no-op. (Not ``exp run -f``: that
-    also forces every stage to run.) ``--temp`` runs in DVC's own copy, so the workspace's
-    params.yaml never carries one run's changes into the next.
+    An earlier experiment of the same name (a rerun of the same ablation) is replaced, the
+    rule of :mod:`pipeline.dvc_run`; the run cache makes that rerun a no-op.
     """
-    if name in existing_experiments(project):
-        removed = _dvc(project, "exp", "remove", name)
-        if removed.returncode != 0:
-            raise UserError(f"could not replace experiment '{name}': {removed.stderr.strip()}")
-    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name,
-           *set_args(overrides, params)]
+    free = free_name_args(name, exp_show(project))
+    if free:
+        run_dvc(project, free)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=project, env=dvc_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if stream:
-            print(line, end="", flush=True)
-    code = proc.wait()
-    seconds = time.perf_counter() - start
-    if code != 0:
-        raise UserError(f"experiment '{name}' failed (dvc exit {code}):\n"
-                        + "".join(lines[-40:]).rstrip())
-    return ExperimentRun(name, overrides, seconds, STAGE_RUN.findall("".join(lines)))
+    try:
+        output = run_dvc(project, exp_run_args(name, set_args(overrides, params)),
+                         echo=(lambda line: print(line, flush=True)) if stream else None)
+    except DvcError as err:
+        raise UserError(f"experiment '{name}' failed (dvc exit {err.code}):\n"
+                        + "\n".join(err.output[-40:]).rstrip()) from None
+    return ExperimentRun(name, overrides, time.perf_counter() - start, STAGE_RUN.findall(output))

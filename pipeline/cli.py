@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.env import apply_defaults
 from pipeline.errors import UserError
 
 
@@ -88,16 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _exp_show() -> list[dict[str, object]]:
-    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env={**os.environ, "DVC_NO_ANALYTICS": "1"})
-    if proc.returncode != 0:
-        raise UserError(f"`dvc exp show --json` failed: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout)
-
-
 def cmd_leaderboard(args: argparse.Namespace) -> None:
+    from pipeline.dvc_run import exp_show
     from pipeline.leaderboard import render_csv, rows_from_exp_show, write_leaderboard
 
     if args.exp_json is not None:
@@ -105,7 +96,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
             raise UserError(f"file not found: {args.exp_json}")
         shown = json.loads(args.exp_json.read_text(encoding="utf-8"))
     else:
-        shown = _exp_show()
+        shown = exp_show(Path.cwd())
     rows = rows_from_exp_show(shown)
     write_leaderboard(args.out, rows)
     print(render_csv(rows), end="")
@@ -144,12 +135,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _read_project_params() -> dict[str, object]:
-    from pipeline.flows.ablation import read_params
+    from pipeline.ablation_form import read_params
 
     return read_params(Path.cwd())
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
+    from pipeline.ablation_form import set_args
     from pipeline.ablations import (
         declared_ablations,
         declared_budgets,
@@ -160,7 +152,6 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         seed_values,
         select,
     )
-    from pipeline.flows.ablation import set_args
 
     raw = _read_project_params()
     ablations, budgets = declared_ablations(raw), declared_budgets(raw)
@@ -241,7 +232,7 @@ COMMANDS = {"results": cmd_results, "leaderboard": cmd_leaderboard, "predict": c
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; a ``UserError`` prints one ``error:`` line and returns 2."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    apply_defaults()
     args = _parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

@@ -1,13 +1,14 @@
 """Typed params: one pydantic model per ``params.yaml`` section; unknown keys are rejected.
 
 Library code receives these objects (never the raw YAML). Names that select an implementation
-(sampler, pooling, head, encoder) are checked against their registries, and the error lists
-the valid choices, so a typo in ``dvc exp run -S sampler=anel`` fails before any work.
+(sampler, pooling, head, ...) are checked against ``pipeline.names`` (no torch: validating
+params never imports a model), and the error lists the valid choices, so a typo in
+``dvc exp run -S sampler=anel`` fails before any work.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,46 +23,34 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline import names
 from pipeline.errors import UserError
 
 SPLITS = ("train", "dev", "test")
 Split = Literal["train", "dev", "test"]
 
 
-def _check_choice(kind: str, value: str, valid: list[str]) -> str:
+def _check_choice(kind: str, value: str, valid: Iterable[str]) -> str:
     if value not in valid:
         raise ValueError(f"unknown {kind} '{value}'; valid choices: {', '.join(sorted(valid))}")
     return value
 
 
-def registered(kind: str, module: str, registry: str) -> Any:
-    """A str type whose value must be a key of ``module.registry`` (imported on first use,
-    so config stays importable without torch); the error lists the valid names."""
-
-    def check(value: str) -> str:
-        names = list(getattr(importlib.import_module(module), registry))
-        return _check_choice(kind, value, names)
-
-    return Annotated[str, AfterValidator(check)]
+def registered(kind: str, valid: Iterable[str]) -> Any:
+    """A str type whose value must be one of ``valid`` (from the torch-free
+    ``pipeline.names``); the error lists the valid names."""
+    return Annotated[str, AfterValidator(lambda value: _check_choice(kind, value, valid))]
 
 
-PoolingName = registered("pooling", "pipeline.model.pooling", "POOLINGS")
-HeadName = registered("head", "pipeline.model.heads", "HEADS")
-
-
-def _pair_head(value: str) -> str:
-    """A registered head or ``auto`` (cosine where it fits the task, else sbert)."""
-    from pipeline.model.heads import AUTO, HEADS
-
-    return _check_choice("head", value, [AUTO, *HEADS])
-
-
-PairHeadName = Annotated[str, AfterValidator(_pair_head)]
-AdapterName = registered("adapter", "pipeline.model.adapters", "ADAPTERS")
-ScheduleName = registered("schedule", "pipeline.train.schedules", "SCHEDULES")
-PrecisionName = registered("precision", "pipeline.train.precision", "CHOICES")
-CombineName = registered("loss combination", "pipeline.train.combine", "COMBINERS")
-SamplerName = registered("sampler", "pipeline.train.samplers", "SAMPLERS")
+PoolingName = registered("pooling", names.POOLINGS)
+HeadName = registered("head", names.HEADS)
+# A registered head or ``auto`` (cosine where it fits the task, else sbert).
+PairHeadName = registered("head", names.PAIR_HEADS)
+AdapterName = registered("adapter", names.ADAPTERS)
+ScheduleName = registered("schedule", names.SCHEDULES)
+PrecisionName = registered("precision", names.PRECISION_CHOICES)
+CombineName = registered("loss combination", names.COMBINERS)
+SamplerName = registered("sampler", names.SAMPLERS)
 
 
 class Strict(BaseModel):
@@ -351,26 +340,22 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _heads_fit_tasks(self) -> Params:
-        from pipeline.model.heads import head_problem, valid_heads
-
         for name, cfg in self.tasks.items():
             encoding = (cfg.encoding or self.model.pair_encoding) if cfg.pair else "single"
             siamese = encoding == "siamese"
             if cfg.head is not None:
                 head, where = cfg.head, f"tasks.{name}.head"
             elif siamese:
-                from pipeline.model.heads import resolve_head
-
-                head = resolve_head(self.model.pair_head, cfg.type, cfg.output_size, siamese)
+                head = names.resolve_head(self.model.pair_head, cfg.type, cfg.output_size, siamese)
                 where = "model.pair_head"
             else:
                 head, where = self.model.single_head, "model.single_head"
-            problem = head_problem(head, cfg.type, cfg.output_size, siamese)
+            problem = names.head_problem(head, cfg.type, cfg.output_size, siamese)
             if problem:
                 raise ValueError(
                     f"{where}={head} does not fit task '{name}' ({encoding} {cfg.type}): "
                     f"{problem}; valid heads for it: "
-                    f"{', '.join(valid_heads(cfg.type, cfg.output_size, siamese))}")
+                    f"{', '.join(names.valid_heads(cfg.type, cfg.output_size, siamese))}")
         return self
 
     @field_validator("tasks")

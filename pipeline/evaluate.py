@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import stats
 from sklearn import metrics as skm
 
@@ -84,13 +83,14 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
     import pyarrow as pa
 
     from pipeline.data.batching import load_task_data
+    from pipeline.device import select_device
     from pipeline.inference import predict
     from pipeline.io import atomic_path, read_json, write_json, write_parquet
     from pipeline.model.multitask import MultitaskModel
     from pipeline.plots import DevResult, write_plots
     from pipeline.predict import model_precision
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = select_device()
     model = MultitaskModel.load(model_dir, device)
     precision = model_precision(model_dir, device)  # as training scored dev
     pad_id = int(read_json(tokenized / "meta.json")["pad_token_id"])

@@ -10,9 +10,6 @@ long ago without training or evaluating anything again.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,6 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.config import parse_params
-from pipeline.dvc_env import dvc_env
 from pipeline.errors import UserError
 from pipeline.intervals import TaskDev
 from pipeline.leaderboard import METRICS_FILE, PARAMS_FILE, flatten_metrics, time_metrics
@@ -42,15 +38,6 @@ class ExpRun:
     @property
     def seed(self) -> int:
         return int(self.params.get("seed", 0) or 0)
-
-
-def exp_show(project: Path) -> list[dict[str, Any]]:
-    """``dvc exp show --json`` of the project (UserError with DVC's message on failure)."""
-    proc = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=project,
-                          capture_output=True, text=True, env=dvc_env())
-    if proc.returncode != 0:
-        raise UserError(f"`dvc exp show --json` failed: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout or "[]")
 
 
 def experiments(shown: list[dict[str, Any]]) -> list[ExpRun]:

@@ -9,7 +9,7 @@ import torch
 
 from pipeline.data.batching import TaskData, collate, eval_batches
 from pipeline.model.multitask import MultitaskModel
-from pipeline.train.precision import PRECISIONS, Precision
+from pipeline.precision import PRECISIONS, Precision
 
 
 @dataclass

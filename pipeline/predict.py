@@ -17,13 +17,16 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from pipeline.device import select_device
 from pipeline.errors import UserError
 from pipeline.inference import Predictions
-from pipeline.model.multitask import MultitaskModel
-from pipeline.train.precision import Precision
-
-TOKENIZER_DIR = "tokenizer"
-INFERENCE_CONFIG = "inference.json"
+from pipeline.model.multitask import (
+    INFERENCE_CONFIG,
+    MODEL_CONFIG,
+    TOKENIZER_DIR,
+    MultitaskModel,
+)
+from pipeline.precision import Precision
 
 
 @dataclass
@@ -40,7 +43,6 @@ def load_predictor(model_dir: Path, device: str | None = None) -> Predictor:
     from transformers import AutoTokenizer
 
     from pipeline.io import read_json
-    from pipeline.model.multitask import MODEL_CONFIG
 
     if not (model_dir / MODEL_CONFIG).is_file():
         raise UserError(f"no trained model in {model_dir} (expected {MODEL_CONFIG}); "
@@ -48,7 +50,7 @@ def load_predictor(model_dir: Path, device: str | None = None) -> Predictor:
     if not (model_dir / INFERENCE_CONFIG).is_file() or not (model_dir / TOKENIZER_DIR).is_dir():
         raise UserError(f"{model_dir} has no saved tokenizer ({TOKENIZER_DIR}/, "
                         f"{INFERENCE_CONFIG}); retrain it with this version (dvc repro)")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = select_device(device or "auto", "device")
     model = MultitaskModel.load(model_dir, dev)
     tok = AutoTokenizer.from_pretrained(str(model_dir / TOKENIZER_DIR), local_files_only=True)
     cfg = read_json(model_dir / INFERENCE_CONFIG)
@@ -59,7 +61,7 @@ def model_precision(model_dir: Path, device: torch.device) -> Precision:
     """The precision a saved model is scored in: its training's ``train.precision``
     (``auto`` resolved for ``device``; models saved before it was recorded: fp32)."""
     from pipeline.io import read_json
-    from pipeline.train.precision import resolve_precision
+    from pipeline.precision import resolve_precision
 
     cfg = read_json(model_dir / INFERENCE_CONFIG)
     name = str(cfg.get("precision", "fp32"))

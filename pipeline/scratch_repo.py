@@ -3,8 +3,9 @@
 The copy holds the pipeline code, the stages, ``dvc.yaml`` and the shipped ``data/cs224n`` of
 the checkout this package is imported from, plus a ``params.yaml`` of the caller's, committed
 once (``dvc exp run`` needs a commit). Commands run in it through :func:`run` with
-:func:`scratch_env`: DVC finds this interpreter first on PATH, analytics are off, git has an
-identity, and ``PYTHONPATH`` is dropped so the copy's own code is what its stages import.
+:func:`scratch_env` (:func:`pipeline.env.subprocess_env`: DVC finds this interpreter first on
+PATH, analytics are off) where git has an identity, and ``PYTHONPATH`` is dropped so the
+copy's own code is what its stages import.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.dvc_env import dvc_env
+from pipeline.dvc_run import dvc_command
+from pipeline.env import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # data/cs224n: the shipped task files are a dependency of the prepare stage (dvc.yaml), so
@@ -30,18 +32,20 @@ class ScratchCommandError(RuntimeError):
 
 
 def scratch_env() -> dict[str, str]:
-    e = dvc_env()
-    e.update(DVC_NO_ANALYTICS="1", DO_NOT_TRACK="1", PYTHONDONTWRITEBYTECODE="1",
+    e = subprocess_env()
+    e.update(PYTHONDONTWRITEBYTECODE="1",
              GIT_AUTHOR_NAME="scratch", GIT_AUTHOR_EMAIL="scratch@localhost",
-             GIT_COMMITTER_NAME="scratch", GIT_COMMITTER_EMAIL="scratch@localhost",
-             TOKENIZERS_PARALLELISM="false")
+             GIT_COMMITTER_NAME="scratch", GIT_COMMITTER_EMAIL="scratch@localhost")
     e.pop("PYTHONPATH", None)
     return e
 
 
 def run(repo: Path, *cmd: str, check: bool = True,
         timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(cmd), cwd=repo, env=scratch_env(), capture_output=True,
+    """Run a command in the scratch repo as a user would type it, output captured; ``dvc``
+    is this interpreter's (:func:`pipeline.dvc_run.dvc_command`, as the pipeline runs it)."""
+    argv = dvc_command(*cmd[1:]) if cmd[:1] == ("dvc",) else list(cmd)
+    proc = subprocess.run(argv, cwd=repo, env=scratch_env(), capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise ScratchCommandError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"

@@ -9,7 +9,6 @@ so it is easy to find in `dvc exp show`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,18 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 
-from pipeline.ablations import default_data_dir, sweep_plan
-from pipeline.errors import UserError
-from pipeline.flows.ablation import (
+from pipeline.ablation_form import (
     Ablation,
     AblationError,
     experiment_name,
     read_params,
     set_args,
-    unique_name,
     validate_overrides,
 )
-from pipeline.flows.dvc import dvc, run_dvc
+from pipeline.ablations import default_data_dir, sweep_plan
+from pipeline.dvc_run import exp_run_args, exp_show, free_name_args
+from pipeline.errors import UserError
+from pipeline.flows.dvc import dvc
 from pipeline.leaderboard import Row, as_records, rows_from_exp_show, write_leaderboard
 
 # Global concurrency limit held while DVC trains; `serve` creates it (default: 1 slot), so
@@ -66,16 +65,6 @@ def project_path(project: str) -> Path:
     if not (path / "dvc.yaml").is_file() or not (path / ".dvc").is_dir():
         raise AblationError(f"{path} is not a DVC project (no dvc.yaml / .dvc)")
     return path
-
-
-def exp_show(project: Path) -> list[dict[str, Any]]:
-    """`dvc exp show --json` (without streaming its JSON into the logs)."""
-    return json.loads(run_dvc(project, ["exp", "show", "--json"], stream=False) or "[]")
-
-
-def experiment_names(shown: list[dict[str, Any]]) -> set[str]:
-    return {rev.get("name") for base in shown for exp in base.get("experiments") or []
-            for rev in exp.get("revs") or [] if rev.get("name")}
 
 
 def leaderboard_records(project: Path) -> tuple[list[Row], list[dict[str, Any]]]:
@@ -124,19 +113,22 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
     """One `dvc exp run` with the ablation's changes; publishes the leaderboard and metrics.
 
     The overrides are validated against the project's params.yaml before DVC runs, so a typo
-    fails in seconds with the reason in the flow run's state message.
+    fails in seconds with the reason in the flow run's state message. An experiment already
+    called ``name`` is replaced (``pipeline.dvc_run``'s rule, as ``ablate``).
     """
     logger = get_run_logger()
     path = project_path(project)
     overrides = ablation.to_overrides()
     validate_overrides(path, overrides)
-    name = unique_name(experiment_name(overrides, ablation.name),
-                       experiment_names(exp_show(path)))
-    logger.info("experiment '%s': %s", name, overrides or "no changes")
+    name = experiment_name(overrides, ablation.name)
+    free = free_name_args(name, exp_show(path))  # a reused name replaces its experiment
+    logger.info("experiment '%s'%s: %s", name, " (replaces the earlier one)" if free else "",
+                overrides or "no changes")
     ensure_training_limit_exists()
     with concurrency(TRAINING_LIMIT, occupy=1, strict=True):
-        dvc(path, ["exp", "run", "--temp", "-n", name,
-                    *set_args(overrides, read_params(path))])
+        if free:
+            dvc(path, free)
+        dvc(path, exp_run_args(name, set_args(overrides, read_params(path))))
     rows = publish_leaderboard(path) if publish else leaderboard_records(path)[1]
     row = next((r for r in rows if r["name"] == name), None)
     create_markdown_artifact(markdown=metrics_markdown(name, row), key="experiment-metrics",

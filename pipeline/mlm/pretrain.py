@@ -30,6 +30,7 @@ from pipeline.errors import UserError
 from pipeline.mlm.corpus import Corpus
 from pipeline.mlm.masking import Encoded, collate, encode, make_masker
 from pipeline.model.encoder import _hub_kwargs, encoder_config, resolve_encoder
+from pipeline.model.freeze import decay_groups
 
 ENCODER_DIR = "encoder"
 
@@ -162,10 +163,7 @@ def pretrain(corpus: Corpus, tok: PreTrainedTokenizerBase, enc_cfg: EncoderConfi
 
     masker = make_masker(tok, cfg, seed)  # dynamic: every batch draws fresh masks
     steps = planned_steps(len(train_enc), cfg)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or "LayerNorm" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+    opt = torch.optim.AdamW(decay_groups(model.named_parameters(), cfg.weight_decay), lr=cfg.lr,
                             foreach=True)
     sched = get_linear_schedule_with_warmup(opt, round(cfg.warmup_ratio * steps), steps)
     rng = np.random.default_rng(seed)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params
+from pipeline.device import select_device
 from pipeline.mlm.corpus import build_corpus
 from pipeline.mlm.pretrain import ENCODER_DIR, pretrain, save_encoder
 from pipeline.model.encoder import load_tokenizer
-from pipeline.train.loop import select_device
 
 CORPUS_FILE = "corpus.parquet"
 

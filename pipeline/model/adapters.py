@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ADAPTERS = ("none", "pal", "pal_lora", "lora")
+from pipeline.names import ADAPTERS
+
 ADAPTER_MARK = "task_adapters"
 LORA_TARGETS = ("query", "key", "value")
 

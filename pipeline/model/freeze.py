@@ -11,6 +11,7 @@ which AdamW skips, so switching stages needs no new optimizer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from torch import nn
@@ -34,12 +35,26 @@ def apply_freeze(model: nn.Module, mode: str, epoch: int, two_stage_epochs: int)
         p.requires_grad_(not (frozen and is_encoder_weight(name)))
 
 
+def decays(name: str, p: nn.Parameter) -> bool:
+    """Whether weight decay applies: matrices do; biases and LayerNorm weights do not (BERT's
+    recipe, used by fine-tuning and MLM pre-training alike)."""
+    return p.ndim >= 2 and "LayerNorm" not in name
+
+
+def decay_groups(named: Iterable[tuple[str, nn.Parameter]],
+                 weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups of one learning rate: decayed parameters, then the rest (no decay)."""
+    params = list(named)
+    return [{"params": [p for n, p in params if decays(n, p)], "weight_decay": weight_decay},
+            {"params": [p for n, p in params if not decays(n, p)], "weight_decay": 0.0}]
+
+
 def param_groups(model: nn.Module, lr: float, head_lr: float | None,
                  weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups: encoder vs heads/adapters learning rates; no decay on biases/norms."""
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
-        key = (is_encoder_weight(name), p.ndim >= 2 and "LayerNorm" not in name)
+        key = (is_encoder_weight(name), decays(name, p))
         groups.setdefault(key, []).append(p)
     return [{"params": ps, "lr": lr if enc else (head_lr or lr),
              "weight_decay": weight_decay if decay else 0.0, "name":

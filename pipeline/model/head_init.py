@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from pipeline.data.batching import TaskData, collate
 from pipeline.model.heads import CosineHead, Encoded, Head, LinearHead
 from pipeline.model.multitask import MultitaskModel
-from pipeline.train.precision import PRECISIONS, Precision
+from pipeline.precision import PRECISIONS, Precision
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ cross-encoded pair, two (``a``, ``b``) for a siamese pair. Most heads read the p
 task's label range (the cosine heads); for the others the model squashes a regression output
 into that range with a sigmoid.
 
-Which head fits which task is decided by ``head_problem`` (used by params validation), so an
-invalid combination fails before any work with the reason.
+Which head fits which task is decided by ``pipeline.names.head_problem`` (torch-free, used by
+params validation), so an invalid combination fails before any work with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pipeline import names
 
 
 @dataclass
@@ -45,9 +47,6 @@ def sbert_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 class Head(nn.Module):
     direct_score = False
-    needs_siamese = False
-    regression_only = False
-    binary_or_regression = False
 
     def __init__(self, spec: HeadSpec) -> None:
         super().__init__()
@@ -96,7 +95,6 @@ class MlpHead(Head):
 class SbertHead(Head):
     """[u; v; |u-v|; u*v] -> linear."""
 
-    needs_siamese = True
 
     def __init__(self, spec: HeadSpec) -> None:
         super().__init__(spec)
@@ -115,8 +113,6 @@ class CosineHead(Head):
     the logit of class 1 is scale·cos + shift (class 0's is 0).
     """
 
-    needs_siamese = True
-    binary_or_regression = True
     direct_score = True
 
     def __init__(self, spec: HeadSpec) -> None:
@@ -136,8 +132,6 @@ class CosineHead(Head):
 class ReluCosHead(Head):
     """ReLU(cos(u, v)) scaled to the label range (5 for sts): no parameters of its own."""
 
-    needs_siamese = True
-    regression_only = True
     direct_score = True
 
     def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
@@ -150,8 +144,6 @@ class ReluCosHead(Head):
 class CosinePenaltyHead(Head):
     """Linear on [u; v; u*v] plus cos(u, v) on the positive logit (the PAL-LoRA report)."""
 
-    needs_siamese = True
-    binary_or_regression = True
 
     def __init__(self, spec: HeadSpec) -> None:
         super().__init__(spec)
@@ -200,31 +192,4 @@ HEADS: dict[str, type[Head]] = {
     "cosine_penalty": CosinePenaltyHead,
     "bilstm": BiLstmHead,
 }
-
-
-def head_problem(head: str, task_type: str, num_outputs: int, siamese: bool) -> str | None:
-    """Why ``head`` cannot serve this task, or None when it can."""
-    cls = HEADS[head]
-    if cls.needs_siamese and not siamese:
-        return f"head '{head}' compares two sentence vectors: it needs a siamese pair task"
-    if cls.regression_only and task_type != "regression":
-        return f"head '{head}' outputs a similarity score: regression tasks only"
-    if cls.binary_or_regression and task_type == "classification" and num_outputs != 2:
-        return f"head '{head}' fits regression or binary classification only"
-    return None
-
-
-AUTO = "auto"  # model.pair_head: cosine where it fits, else sbert
-
-
-def resolve_head(head: str, task_type: str, num_outputs: int, siamese: bool) -> str:
-    """``auto`` -> ``cosine`` for a siamese regression or binary task (the similarity a
-    sentence encoder is trained for, fitted zero-shot), else ``sbert`` (a user's 3-class pair
-    task, say); any other name is itself."""
-    if head != AUTO:
-        return head
-    return "cosine" if head_problem("cosine", task_type, num_outputs, siamese) is None else "sbert"
-
-
-def valid_heads(task_type: str, num_outputs: int, siamese: bool) -> list[str]:
-    return [h for h in HEADS if head_problem(h, task_type, num_outputs, siamese) is None]
+names.check_registry("head", HEADS, names.HEADS)

@@ -20,11 +20,15 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from pipeline.config import ModelConfig, TaskConfig
 from pipeline.model.adapters import AdapterSettings, adapter_task, install_adapters
-from pipeline.model.heads import HEADS, Encoded, HeadSpec, resolve_head
+from pipeline.model.heads import HEADS, Encoded, HeadSpec
 from pipeline.model.pooling import POOLINGS
+from pipeline.names import resolve_head
 
 WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "model_config.json"
+# Beside the weights, for `python -m pipeline predict`: the tokenizer and its settings.
+TOKENIZER_DIR = "tokenizer"
+INFERENCE_CONFIG = "inference.json"
 ENCODER_CONFIG = "encoder_config.json"
 PARAM_REPORT = "param_report.json"
 

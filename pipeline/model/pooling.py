@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import torch
 
+from pipeline import names
+
 Pooling = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -24,3 +26,4 @@ def max_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 POOLINGS: dict[str, Pooling] = {"cls": cls_pool, "mean": mean_pool, "max": max_pool}
+names.check_registry("pooling", POOLINGS, names.POOLINGS)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline import names
 from pipeline.model.adapters import is_adapter_param
 
 
@@ -174,6 +175,7 @@ COMBINERS: dict[str, type[Combiner]] = {
     "pcgrad": PCGrad,
     "uncertainty": Uncertainty,
 }
+names.check_registry("loss combination", COMBINERS, names.COMBINERS)
 
 
 def build_combiner(name: str, task_types: dict[str, str],

@@ -28,28 +28,19 @@ from tqdm.auto import tqdm
 
 from pipeline.config import LossConfig, TrainConfig
 from pipeline.data.batching import BatchStream, TaskData, collate, num_batches
+from pipeline.device import select_device
 from pipeline.evaluate import overall_scores, task_metrics
 from pipeline.inference import predict
 from pipeline.model.freeze import apply_freeze, param_groups
 from pipeline.model.multitask import MultitaskModel
+from pipeline.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
-from pipeline.train.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train.samplers import SAMPLERS, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart
-
-
-def select_device(name: str, param: str = "train.device") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from pipeline.errors import UserError
-
-        raise UserError(f"{param}=cuda but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
 
 
 def output_loss(regression: bool, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

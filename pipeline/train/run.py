@@ -16,13 +16,14 @@ import torch
 
 from pipeline.config import Params
 from pipeline.data.batching import TaskData, load_task_data
+from pipeline.device import select_device
 from pipeline.io import atomic_path, read_json, write_json
 from pipeline.model.encoder import load_encoder
 from pipeline.model.multitask import MultitaskModel, TaskSpec
+from pipeline.precision import resolve_precision
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
-from pipeline.train.loop import FitResult, fit, select_device
-from pipeline.train.precision import resolve_precision
+from pipeline.train.loop import FitResult, fit
 
 
 def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[str, TaskData]:
@@ -52,7 +53,7 @@ def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) 
     """Save the tokenizer and its settings beside the weights, so ``python -m pipeline
     predict`` tokenizes a user's sentence exactly as the tokenize stage did for training."""
     from pipeline.model.encoder import load_tokenizer
-    from pipeline.predict import INFERENCE_CONFIG, TOKENIZER_DIR
+    from pipeline.model.multitask import INFERENCE_CONFIG, TOKENIZER_DIR
 
     load_tokenizer(params.encoder).save_pretrained(str(model_dir / TOKENIZER_DIR))
     write_json(model_dir / INFERENCE_CONFIG, {

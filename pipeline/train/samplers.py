@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import names
+
 
 @dataclass(frozen=True)
 class SamplerContext:
@@ -144,3 +146,4 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "temperature": Temperature,
     "capped": Capped,
 }
+names.check_registry("sampler", SAMPLERS, names.SAMPLERS)

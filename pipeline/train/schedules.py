@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline import names
+
 
 @dataclass(frozen=True)
 class ScheduleContext:
@@ -55,6 +57,7 @@ SCHEDULES: dict[str, Callable[[int, ScheduleContext], float]] = {
     "linear": linear,
     "exponential": exponential,
 }
+names.check_registry("schedule", SCHEDULES, names.SCHEDULES)
 
 
 def build_scheduler(name: str, opt: torch.optim.Optimizer,

@@ -6,13 +6,12 @@ import typing
 
 import pytest
 
-from pipeline.flows.ablation import (
+from pipeline.ablation_form import (
     FIELD_KEYS,
     Ablation,
     AblationError,
     AdapterName,
     CombineName,
-    HeadName,
     PairHeadName,
     PoolingName,
     PrecisionName,
@@ -20,28 +19,28 @@ from pipeline.flows.ablation import (
     SingleHeadName,
     apply_overrides,
     experiment_name,
-    named_ablations,
     set_args,
-    unique_name,
 )
+from pipeline.ablations import sweep_plan
 from pipeline.leaderboard import as_records, rows_from_exp_show, write_leaderboard
 from tests.conftest import default_params_dict
 
 
 def test_literals_match_the_registries():
     from pipeline.model.adapters import ADAPTERS
-    from pipeline.model.heads import AUTO, HEADS
+    from pipeline.model.heads import HEADS
     from pipeline.model.pooling import POOLINGS
+    from pipeline.names import AUTO
+    from pipeline.names import HEADS as HEAD_FITS
+    from pipeline.precision import CHOICES
     from pipeline.train.combine import COMBINERS
-    from pipeline.train.precision import CHOICES
     from pipeline.train.samplers import SAMPLERS
 
     assert set(typing.get_args(SamplerName)) == set(SAMPLERS)
     assert set(typing.get_args(PoolingName)) == set(POOLINGS)
-    assert set(typing.get_args(HeadName)) == set(HEADS)
     assert set(typing.get_args(PairHeadName)) == {AUTO, *HEADS}
     assert set(typing.get_args(SingleHeadName)) == {
-        h for h, cls in HEADS.items() if not cls.needs_siamese}
+        h for h in HEADS if not HEAD_FITS[h].needs_siamese}
     assert set(typing.get_args(AdapterName)) == set(ADAPTERS)
     assert set(typing.get_args(CombineName)) == set(COMBINERS)
     assert set(typing.get_args(PrecisionName)) == set(CHOICES)
@@ -90,18 +89,16 @@ def test_typed_fields_have_bounds():
         Ablation(unknown_field=1)
 
 
-def test_experiment_names_are_readable_and_unique():
+def test_experiment_names_are_readable():
     assert experiment_name({"sampler": "anneal", "train.lr": "5.0e-05"}) == \
         "sampler-anneal-lr-5.0e-05"
     assert experiment_name({"data.dir": "/a b/c"}) == "dir-a-b-c"
     assert experiment_name({}, "my run!") == "my-run"
-    assert unique_name("anneal", {"anneal", "anneal-2"}) == "anneal-3"
-    assert unique_name("anneal", set()) == "anneal"
 
 
 def test_params_yaml_ablations_are_valid_overrides():
     params = default_params_dict()
-    ablations = named_ablations(params)
+    ablations = sweep_plan(params, None, None, None, None)
     assert len(ablations) >= 12
     for overrides in ablations.values():
         apply_overrides(params, overrides)

@@ -53,8 +53,8 @@ class Recorder:
 
 def _two_experiments_at_once(project: Path, monkeypatch, slots: int | None) -> Recorder:
     """``slots``: what `serve --max-trainings N` sets; None: no serve ran (no limit yet)."""
+    from pipeline.ablation_form import Ablation
     from pipeline.flows import flows
-    from pipeline.flows.ablation import Ablation
     from pipeline.flows.serve import ensure_training_limit
 
     if slots is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.ablation_form import AblationError, apply_overrides
 from pipeline.ablation_table import SeedRun, collect, render, verdict
 from pipeline.ablations import (
     declared_ablations,
@@ -19,7 +20,6 @@ from pipeline.ablations import (
 )
 from pipeline.config import parse_params
 from pipeline.exp_runs import ExpRun
-from pipeline.flows.ablation import AblationError, apply_overrides
 from pipeline.intervals import TaskDev, compare
 from pipeline.leaderboard import rows_from_exp_show
 from tests.conftest import default_params_dict

@@ -16,9 +16,10 @@ from transformers import BertConfig, BertModel
 from pipeline.config import ModelConfig
 from pipeline.model.adapters import ADAPTERS, adapter_task, is_adapter_param
 from pipeline.model.freeze import apply_freeze, is_encoder_weight, param_groups
-from pipeline.model.heads import HEADS, head_problem
+from pipeline.model.heads import HEADS
 from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.model.pooling import POOLINGS
+from pipeline.names import head_problem
 from pipeline.train.loop import task_loss
 
 ENCODINGS = ("single", "siamese", "cross")

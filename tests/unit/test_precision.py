@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline import precision as prec
 from pipeline.inference import predict
 from pipeline.io import read_json, write_json
+from pipeline.precision import PRECISIONS, resolve_precision
 from pipeline.predict import INFERENCE_CONFIG, model_precision
-from pipeline.train import precision as prec
 from pipeline.train.loop import fit
-from pipeline.train.precision import PRECISIONS, resolve_precision
 from tests.unit.microtrain import micro_cfg, micro_data, micro_model
 
 CPU = torch.device("cpu")

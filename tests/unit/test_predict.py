@@ -50,7 +50,7 @@ def test_model_folder_holds_tokenizer_and_max_length(trained):
     assert (work / "model" / "tokenizer" / "tokenizer.json").is_file()
     assert read_json(work / "model" / "inference.json")["max_length"] == params.tokenize.max_length
     # The precision as set (auto: resolved again where the model is used) and as it ran.
-    from pipeline.train.precision import resolve_precision
+    from pipeline.precision import resolve_precision
 
     assert read_json(work / "model" / "inference.json")["precision"] == params.train.precision
     ran = resolve_precision(params.train.precision, torch.device("cpu")).name

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline import names
 from pipeline.errors import UserError
 
 
@@ -44,9 +45,10 @@ PRECISIONS: dict[str, Precision] = {
     "bf16": Precision("bf16", torch.bfloat16, needs_scaler=False, cuda_only=False),
     "fp16": Precision("fp16", torch.float16, needs_scaler=True, cuda_only=True),
 }
-AUTO = "auto"
+AUTO = names.AUTO
 # The names params accept: ``auto`` plus every concrete precision.
 CHOICES: dict[str, Precision | None] = {AUTO: None, **PRECISIONS}
+names.check_registry("precision", CHOICES, names.PRECISION_CHOICES)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -1,5 +1,8 @@
 """The typed `Ablation` parameter model and its translation into `dvc exp run -S` overrides.
 
+Prefect-free: the CLI's `ablate`, `pipeline.ablations` and the Prefect flows all use it, so it
+lives outside `pipeline/flows/` (the flows import it; it imports no flow).
+
 Typed fields (Literal choices, numeric bounds) make the Prefect UI render a form; each field
 maps to one dotted key of params.yaml. Overrides are checked before any DVC work: the key must
 exist in the project's params.yaml (DVC's `-S` would otherwise add it silently with `+` or fail
@@ -17,20 +20,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline import names
 from pipeline.config import parse_params
 from pipeline.errors import UserError
 
-# Kept as literals so the UI can offer a drop-down; tests pin them to the registries.
-SamplerName = Literal["sequential", "round_robin", "proportional", "anneal", "random_task",
-                      "temperature", "capped"]
-PoolingName = Literal["cls", "mean", "max"]
-HeadName = Literal["linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty", "bilstm"]
-SingleHeadName = Literal["linear", "mlp", "bilstm"]
-PairHeadName = Literal["auto", "linear", "mlp", "sbert", "cosine", "relu_cos5", "cosine_penalty",
-                       "bilstm"]
-AdapterName = Literal["none", "pal", "pal_lora", "lora"]
-CombineName = Literal["sampled", "sum", "weighted", "pcgrad", "uncertainty"]
-PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
+# Literal types so the Prefect UI offers a drop-down; the names are the torch-free registry's.
+SamplerName = Literal[names.SAMPLERS]
+PoolingName = Literal[names.POOLINGS]
+SingleHeadName = Literal[names.SINGLE_HEADS]
+PairHeadName = Literal[names.PAIR_HEADS]
+AdapterName = Literal[names.ADAPTERS]
+CombineName = Literal[names.COMBINERS]
+PrecisionName = Literal[names.PRECISION_CHOICES]
 
 # Ablation field -> dotted params.yaml key.
 FIELD_KEYS: dict[str, str] = {
@@ -190,32 +191,3 @@ def experiment_name(overrides: dict[str, str], given: str | None = None) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")
     name = re.sub(r"-{2,}", "-", re.sub(r"\.{2,}", ".", name)).removesuffix(".lock")
     return (name or "exp")[:60].rstrip("-.")
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    """`name`, or `name-2`, `name-3`... when DVC already has an experiment called that."""
-    if name not in taken:
-        return name
-    n = 2
-    while f"{name}-{n}" in taken:
-        n += 1
-    return f"{name}-{n}"
-
-
-def named_ablations(params: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The `ablations:` section as name -> {dotted key: YAML value}.
-
-    Entries are either declared ones (`{report, description, claim, set: {key: value}}`, as in
-    params.yaml) or bare `{key: value}` mappings (ad hoc lists given to the sweep flow). An
-    empty change set is the baseline under a budget.
-    """
-    section = params.get("ablations") or {}
-    if not isinstance(section, dict):
-        raise AblationError("params.yaml 'ablations' must map names to {dotted.key: value}")
-    out: dict[str, dict[str, str]] = {}
-    for name, entry in section.items():
-        changes = entry.get("set") if isinstance(entry, dict) and "set" in entry else entry
-        if not isinstance(changes, dict):
-            raise AblationError(f"ablation '{name}' must map dotted params keys to values")
-        out[str(name)] = {str(k): yaml_scalar(v) for k, v in changes.items()}
-    return out
