@@ -69,4 +69,4 @@ def test_config_and_the_stage_wiring_do_not_import_the_model_or_training():
     """Validating params and running a stage's wrapper need neither torch code nor flows."""
     for name in ("pipeline.config", "pipeline.names", "pipeline.stage", "pipeline.errors"):
         assert {package_of(t) for t in GRAPH[name]} <= {
-            "pipeline.errors", "pipeline.names"}, (name, GRAPH[name])
+            "pipeline.errors", "pipeline.names", "pipeline.env"}, (name, GRAPH[name])
