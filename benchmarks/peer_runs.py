@@ -99,8 +99,10 @@ class DevClock(TrainerCallback):
     eval_every: int
     log: Callable[[str], None] = print
     train_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time over the same spans (all threads)
     curve: list[dict[str, Any]] = field(default_factory=list)
     _mark: float = 0.0
+    _cpu_mark: float = 0.0
 
     def _score(self, model: Any, step: int) -> None:
         model.eval()
@@ -108,16 +110,21 @@ class DevClock(TrainerCallback):
             dev = self.scorer(model, "subset")
         model.train()
         self.curve.append({"step": step, "train_seconds": round(self.train_seconds, 2),
+                           "cpu_seconds": round(self.cpu_seconds, 2),
                            "dev": {t: round(v, 4) for t, v in dev.items()}})
         self.log(f"  step {step:>6}  {self.train_seconds:8.1f} s  "
                  + "  ".join(f"{t} {v:.4f}" for t, v in dev.items()))
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._score(kw["model"], 0)
-        self._mark = time.perf_counter()
+        self._restart()
+
+    def _restart(self) -> None:
+        self._mark, self._cpu_mark = time.perf_counter(), time.process_time()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> Any:
         self.train_seconds += time.perf_counter() - self._mark
+        self.cpu_seconds += time.process_time() - self._cpu_mark
         step = state.global_step
         self.plan.update(step, self.train_seconds)
         done = (self.train_seconds >= self.plan.budget_s
@@ -126,7 +133,7 @@ class DevClock(TrainerCallback):
             self._score(kw["model"], step)
         if done:
             control.should_training_stop = True
-        self._mark = time.perf_counter()
+        self._restart()
         return control
 
 
@@ -153,7 +160,8 @@ def trainer_args(s: PeerSettings, out: str, cls: Any = None, **extra: Any) -> An
     return cls(output_dir=out, per_device_train_batch_size=s.batch_size, learning_rate=s.lr,
                max_steps=s.max_steps or 10**7, seed=s.seed, data_seed=s.seed,
                save_strategy="no", eval_strategy="no", logging_strategy="no",
-               report_to="none", disable_tqdm=True, dataloader_num_workers=0, **extra)
+               report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+               dataloader_pin_memory=torch.cuda.is_available(), **extra)
 
 
 def peer_config(s: PeerSettings, **extra: Any) -> dict[str, Any]:
@@ -182,6 +190,7 @@ def _fit_clock(trainer: Any, clock: DevClock, plan: BudgetPlan, scorer: Scorer,
     with torch.inference_mode():
         final = scorer(model, "full")
     return {"curve": clock.curve, "train_seconds": round(clock.train_seconds, 1),
+            "cpu_seconds": round(clock.cpu_seconds, 1),
             "steps": clock.curve[-1]["step"] if clock.curve else 0,
             "final": {"dev": {t: round(v, 4) for t, v in final.items()}},
             "wall_seconds": round(time.perf_counter() - started, 1)}

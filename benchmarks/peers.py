@@ -194,6 +194,8 @@ def run_peers(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 def render_markdown(record: dict[str, Any], entries: list[dict[str, Any]]) -> str:
     m = record["machine"]
     d = record["data"]
+    rows = {k: ", ".join(f"{t} {n}" for t, n in d[k].items())
+            for k in ("curve_dev_rows", "final_dev_rows")}
     lines = [
         "# Time to quality: this project against the peers a CS224N user would pick", "",
         f"Written by `{record['command']}` on {record['date']}; {m['cpu']}, {m['cores']} cores, "
@@ -201,7 +203,7 @@ def render_markdown(record: dict[str, Any], entries: list[dict[str, Any]]) -> st
         "",
         "Seconds are training seconds (the training loop, dev scoring excluded), at the first "
         f"dev scoring that reached the threshold; the curves score a seeded dev subset "
-        f"({d['curve_dev_rows']} rows), the final scores {d['final_dev_rows']} rows. Each HF "
+        f"({rows['curve_dev_rows']} rows), the final scores {rows['final_dev_rows']} rows. Each HF "
         "Trainer peer trains one task only: its seconds buy one task, the others' buy all "
         "three. This project's line comes from `benchmarks/best.json` (full dev per epoch).",
         "", render_table(entries),
