@@ -145,8 +145,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def check_extras() -> None:
+    """The peers need the ``peers`` extra; say how to get it before any data is read."""
+    import importlib.util
+
+    missing = [m for m in ("accelerate", "datasets") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"benchmarks.peers needs {', '.join(missing)} (the 'peers' extra): "
+                         "pip install -c requirements.lock -e '.[dev,peers]'")
+
+
 def run_peers(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Train every chosen peer and return the record written to peers.json."""
+    check_extras()
     import torch
 
     from benchmarks.peer_runs import PeerSettings, ProbeSamples, run_st_peer, run_trainer_peer
@@ -176,7 +187,9 @@ def run_peers(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             task = name.split("-", 1)[1]
             res = run_trainer_peer(s, task, data[task]["train"], dev[task], NUM_LABELS[task], log)
             tasks = [task]
-        entries.append({"name": name, "label": PEERS[name], "tasks": tasks, **res})
+        label = PEERS[name] + (" (sst: probe only, not trained)"
+                               if name == "st-multi" and args.st_sst == "none" else "")
+        entries.append({"name": name, "label": label, "tasks": tasks, **res})
     return {
         "command": " ".join(["python -m benchmarks.peers", *map(shlex.quote, argv)]).strip(),
         "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
