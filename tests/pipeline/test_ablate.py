@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import tiny_params_dict
 from tests.pipeline.conftest import make_repo, run
 
+pytestmark = pytest.mark.slow  # two DVC experiments, each a fresh interpreter per stage
+
 TINY_BUDGET = {"description": "synthetic data, tiny-random, one short epoch",
                "set": {"train.epochs": 1, "train.batches_per_epoch": 8}}
 

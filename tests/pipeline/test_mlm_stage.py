@@ -8,20 +8,17 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import commit_all, make_repo, run
-from tests.pipeline.test_dvc_pipeline import FAST, ran_stages
+from tests.e2e import copy_built
+from tests.pipeline.conftest import changed_stages, commit_all, run
 
 MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.lr=1e-3",
             "-S", "mlm.device=cpu"]
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("dvc-mlm") / "project", tiny_params_dict(**FAST))
-    run(repo, "dvc", "repro")
-    commit_all(repo, "baseline without mlm")
-    return repo
+def repo(e2e_built, tmp_path_factory):
+    """The built project: its committed baseline runs without MLM."""
+    return copy_built(e2e_built, tmp_path_factory.mktemp("dvc-mlm") / "project")
 
 
 def _mlm_metrics(repo):
@@ -31,7 +28,7 @@ def _mlm_metrics(repo):
 @pytest.mark.slow
 def test_mlm_experiment_then_train_change_keeps_mlm(repo):
     exp = run(repo, "dvc", "exp", "run", "-n", "mlm-on", *MLM_FAST)
-    assert ran_stages(exp.stdout) == {"mlm", "train", "evaluate", "export"}
+    assert changed_stages(exp.stdout) == {"mlm", "train", "evaluate", "export"}
     metrics = _mlm_metrics(repo)
     assert metrics["enabled"] is True and metrics["steps"] == 40
     assert metrics["heldout_perplexity_after"] < metrics["heldout_perplexity_before"]
@@ -45,13 +42,13 @@ def test_mlm_experiment_then_train_change_keeps_mlm(repo):
         "data"]
 
     lr = run(repo, "dvc", "exp", "run", "-n", "mlm-lr", "-S", "train.lr=5e-4")
-    assert ran_stages(lr.stdout) == {"train", "evaluate", "export"}
+    assert changed_stages(lr.stdout) == {"train", "evaluate", "export"}
     assert "'mlm' didn't change" in lr.stdout
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["mlm"]["enabled"] is True and params["train"]["lr"] == 5e-4
 
     again = run(repo, "dvc", "exp", "run", "-n", "mlm-mask", "-S", "mlm.mask_prob=0.2")
-    assert ran_stages(again.stdout) == {"mlm", "train", "evaluate", "export"}
+    assert changed_stages(again.stdout) == {"mlm", "train", "evaluate", "export"}
 
 
 @pytest.mark.slow
