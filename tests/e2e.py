@@ -58,9 +58,11 @@ def build(root: Path) -> BuiltRepo:
     record = root / "built.json"
     with FileLock(str(root / "build.lock")):
         if not record.exists():
-            repo = make_repo(root / "project", e2e_params_dict())
+            # fresh: a build that failed in another worker may have left a partial project
+            repo = make_repo(root / "project", e2e_params_dict(), fresh=True)
             output = run(repo, "dvc", "repro").stdout
             commit_all(repo, "baseline")
+            shutil.rmtree(root / "dvc-cache", ignore_errors=True)
             shutil.copytree(repo / ".dvc" / "cache", root / "dvc-cache")
             record.write_text(json.dumps({"path": str(repo), "repro_output": output,
                                           "shared_cache": str(root / "dvc-cache")}))

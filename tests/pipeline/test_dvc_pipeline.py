@@ -9,14 +9,15 @@ import json
 import pytest
 
 from tests.e2e import copy_built
-from tests.pipeline.conftest import changed_stages, commit_all, run
+from tests.pipeline.conftest import changed_stages, run
 
 STAGES = ["prepare", "tokenize", "mlm", "train", "evaluate", "export"]
 
 
-@pytest.fixture(scope="module")
-def repo(e2e_built, tmp_path_factory):
-    return copy_built(e2e_built, tmp_path_factory.mktemp("dvc") / "project")
+@pytest.fixture
+def repo(e2e_built, tmp_path):
+    """A copy of the built project per test (any test runs alone, on any xdist worker)."""
+    return copy_built(e2e_built, tmp_path / "project")
 
 
 @pytest.mark.slow
@@ -65,7 +66,6 @@ def _prediction_ids(path):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_real_data_experiment_predicts_every_test_id(repo, cs224n_dir):
-    commit_all(repo, "before real data")
     run(repo, "dvc", "exp", "run", "-n", "real", "-S", "data.source=cs224n",
         "-S", f"data.dir={cs224n_dir}", "-S", "data.max_train_examples_per_task=300",
         "-S", "data.max_dev_examples_per_task=300", "-S", "train.epochs=1")
@@ -83,7 +83,6 @@ def test_real_data_experiment_predicts_every_test_id(repo, cs224n_dir):
 
 @pytest.mark.slow
 def test_model_zoo_options_from_the_command_line(repo):
-    commit_all(repo, "before model options")
     exp = run(repo, "dvc", "exp", "run", "-n", "pal-cross", "-S", "model.adapter=pal",
               "-S", "model.pair_encoding=cross", "-S", "model.single_head=mlp",
               "-S", "train.epochs=1")

@@ -9,16 +9,16 @@ import pytest
 import yaml
 
 from tests.e2e import copy_built
-from tests.pipeline.conftest import changed_stages, commit_all, run
+from tests.pipeline.conftest import changed_stages, run
 
 MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.lr=1e-3",
             "-S", "mlm.device=cpu"]
 
 
-@pytest.fixture(scope="module")
-def repo(e2e_built, tmp_path_factory):
-    """The built project: its committed baseline runs without MLM."""
-    return copy_built(e2e_built, tmp_path_factory.mktemp("dvc-mlm") / "project")
+@pytest.fixture
+def repo(e2e_built, tmp_path):
+    """A copy of the built project per test: its committed baseline runs without MLM."""
+    return copy_built(e2e_built, tmp_path / "project")
 
 
 def _mlm_metrics(repo):
@@ -54,7 +54,6 @@ def test_mlm_experiment_then_train_change_keeps_mlm(repo):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_mlm_on_real_data(repo, cs224n_dir):
-    commit_all(repo, "before real data")
     run(repo, "dvc", "exp", "run", "-n", "mlm-real", "-S", "data.source=cs224n",
         "-S", f"data.dir={cs224n_dir}", "-S", "data.max_train_examples_per_task=300",
         "-S", "data.max_dev_examples_per_task=300", "-S", "train.epochs=1", *MLM_FAST)

@@ -17,9 +17,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-sync", "--no-first-run", "--virtual-time-budget=15000"]
 
 
-@pytest.fixture(scope="module")
-def repo(e2e_built, tmp_path_factory):
-    return copy_built(e2e_built, tmp_path_factory.mktemp("reports") / "project")
+@pytest.fixture
+def repo(e2e_built, tmp_path):
+    """A copy of the built project per test (any test runs alone, on any xdist worker)."""
+    return copy_built(e2e_built, tmp_path / "project")
 
 
 def chromium() -> str:
