@@ -11,8 +11,9 @@ import yaml
 from tests.e2e import copy_built
 from tests.pipeline.conftest import changed_stages, run
 
-MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.lr=1e-3",
-            "-S", "mlm.device=cpu"]
+# 40 steps; three passes so the preset's small corpus (~540 sentences, 17 batches) holds them
+MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.epochs=3",
+            "-S", "mlm.lr=1e-3", "-S", "mlm.device=cpu"]
 
 
 @pytest.fixture
