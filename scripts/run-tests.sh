@@ -15,7 +15,9 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
     || echo "chromium not installed: the browser test will be skipped" >&2
 fi
-ruff check --quiet pipeline stages tests
-# Two workers, one test file each at a time (module fixtures such as a built DVC repo or a
-# Prefect server stay within one worker). MTB_TEST_WORKERS=0 runs in a single process.
-exec python -m pytest -n "${MTB_TEST_WORKERS:-2}" --dist loadfile "$@"
+ruff check --quiet pipeline stages tests benchmarks scripts
+# Two workers, each taking the next test as it finishes one (so the slow files do not pile up
+# on one worker); the Prefect tests share one xdist group, so one worker starts one server.
+# The built end-to-end project is built once and shared by both workers (tests/e2e.py).
+# MTB_TEST_WORKERS=0 runs in a single process.
+exec python -m pytest -n "${MTB_TEST_WORKERS:-2}" --dist loadgroup "$@"

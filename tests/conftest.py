@@ -1,15 +1,19 @@
-"""Shared fixtures: tiny CPU configs, the project root, the optional real-data folder."""
+"""Shared fixtures: tiny CPU configs, the project root, the optional real-data folder, and
+the session's built end-to-end project (``tests/e2e.py``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from pipeline.config import deep_merge
+
+if TYPE_CHECKING:
+    from tests.e2e import BuiltRepo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,3 +54,14 @@ def cs224n_dir() -> Path:
     if d is None:
         pytest.skip("real CS224N data not available (set MTB_CS224N_DIR)")
     return d
+
+
+@pytest.fixture(scope="session")
+def e2e_built(tmp_path_factory: pytest.TempPathFactory) -> BuiltRepo:
+    """The end-to-end project after its first ``dvc repro``, built once per session: under
+    pytest-xdist in the folder the workers share, by whichever worker needs it first."""
+    from tests.e2e import build
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return build(shared / "e2e")

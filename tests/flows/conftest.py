@@ -1,5 +1,6 @@
 """A real local Prefect server (127.0.0.1, free port, SQLite, isolated PREFECT_HOME) and a
-built tiny DVC project for the flow tests; every process started here is stopped afterwards."""
+built tiny DVC project for the flow tests (a copy of the session's end-to-end build, sharing
+its DVC cache); every process started here is stopped afterwards."""
 
 from __future__ import annotations
 
@@ -16,17 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 # Before anything imports prefect: never touch the user's ~/.prefect.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="mtb-prefect-home-")
 os.environ.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")
 
-from tests.conftest import ROOT, tiny_params_dict  # noqa: E402
-from tests.pipeline.conftest import commit_all, env, make_repo, run  # noqa: E402
-
-FAST = {"train": {"epochs": 1},
-        "data": {"synthetic": {"train_size": 100, "dev_size": 40, "test_size": 20}}}
+from tests.conftest import ROOT  # noqa: E402
+from tests.e2e import copy_built  # noqa: E402
+from tests.pipeline.conftest import commit_all, env  # noqa: E402
 
 
 def free_port() -> int:
@@ -105,14 +105,15 @@ SWEEP_ABLATIONS = ("anneal", "cls-pooling", "linear-pair-head")
 
 
 @pytest.fixture(scope="session")
-def built_repo(tmp_path_factory) -> Path:
-    """A tiny project after one full `dvc repro`, committed (the experiments' baseline)."""
-    params = tiny_params_dict(**FAST)
-    # The weekly sweep runs every declared ablation: three of params.yaml's keep it short.
+def built_repo(e2e_built, tmp_path_factory) -> Path:
+    """The end-to-end project after one full `dvc repro`, committed (the experiments'
+    baseline), with three ablations: the weekly sweep runs every declared one. No stage reads
+    the ablations section, so the build's outputs stay up to date."""
+    repo = copy_built(e2e_built, tmp_path_factory.mktemp("flows") / "project")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     params["ablations"] = {n: params["ablations"][n] for n in SWEEP_ABLATIONS}
-    repo = make_repo(tmp_path_factory.mktemp("flows") / "project", params)
-    run(repo, "dvc", "repro")
-    commit_all(repo, "baseline")
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    commit_all(repo, "three ablations for the sweep")
     return repo
 
 

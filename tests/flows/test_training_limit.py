@@ -20,6 +20,9 @@ import pytest
 
 from tests.conftest import ROOT
 
+# A real Prefect server: one per worker, so the Prefect tests share one xdist group.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+
 TRAIN_SECONDS = 3.0
 
 

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from tests.conftest import tiny_params_dict
+from tests.e2e import e2e_params_dict
 from tests.pipeline.conftest import make_repo, run
+
+pytestmark = pytest.mark.slow  # two DVC experiments, each a fresh interpreter per stage
 
 TINY_BUDGET = {"description": "synthetic data, tiny-random, one short epoch",
                "set": {"train.epochs": 1, "train.batches_per_epoch": 8}}
@@ -17,7 +19,8 @@ TINY_BUDGET = {"description": "synthetic data, tiny-random, one short epoch",
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    params = tiny_params_dict(budgets={"tiny": TINY_BUDGET})
+    """A fresh project with its own empty cache: the baseline's stages must all run."""
+    params = e2e_params_dict(budgets={"tiny": TINY_BUDGET})
     return make_repo(tmp_path_factory.mktemp("dvc-ablate") / "project", params)
 
 

@@ -9,14 +9,13 @@ import sys
 
 import pytest
 
-from tests.conftest import tiny_params_dict
+from tests.e2e import e2e_params_dict
 from tests.pipeline.conftest import make_repo, run
 
 pytestmark = pytest.mark.slow
 
 TINY_BUDGET = {"description": "synthetic data, tiny-random, 8 steps",
                "set": {"train.epochs": 1, "train.batches_per_epoch": 8}}
-SMALL_DATA = {"data": {"synthetic": {"train_size": 200, "dev_size": 80, "test_size": 20}}}
 
 
 def _snapshot(repo):
@@ -26,7 +25,7 @@ def _snapshot(repo):
 
 
 def test_two_ablations_two_seeds_then_the_table_from_dvc(tmp_path):
-    params = tiny_params_dict(budgets={"tiny": TINY_BUDGET}, **SMALL_DATA)
+    params = e2e_params_dict(budgets={"tiny": TINY_BUDGET})  # its own, empty DVC cache
     repo = make_repo(tmp_path / "project", params)
     first = params["seed"]
     out = run(repo, sys.executable, "-m", "pipeline", "ablate", "--budget", "tiny",

@@ -20,11 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import commit_all, make_repo, output_digests, run
+from tests.e2e import copy_built
+from tests.pipeline.conftest import output_digests, run
 
-FAST = {"train": {"epochs": 1}, "data": {"synthetic": {"train_size": 120, "dev_size": 40,
-                                                         "test_size": 30}}}
 EXPERIMENTS = {"lr-a": "train.lr=0.002", "lr-b": "train.lr=0.003"}  # baseline: 0.001
 OUTPUTS = ["results/eval/metrics.json", "predictions", "results/eval/predictions"]
 
@@ -84,10 +82,10 @@ def _exp_metrics(repo: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_two_queued_experiments_run_in_parallel_and_keep_the_cache_intact(tmp_path):
-    repo = make_repo(tmp_path / "project", tiny_params_dict(**FAST))
-    run(repo, "dvc", "repro")
-    commit_all(repo, "baseline")
+def test_two_queued_experiments_run_in_parallel_and_keep_the_cache_intact(e2e_built, tmp_path):
+    # A private cache: the run cache must not serve either experiment, and every object
+    # checked below is this repo's.
+    repo = copy_built(e2e_built, tmp_path / "project", shared_cache=False)
     for name, setting in EXPERIMENTS.items():
         run(repo, "dvc", "exp", "run", "--queue", "-n", name, "-S", setting)
     try:

@@ -1,9 +1,11 @@
 """Determinism (issue 9, item 5) and no secrets in outputs (item 6).
 
-Two full ``dvc repro`` runs of the same params and seed, in two separate project copies, give
-byte-identical ``results/eval/metrics.json``, prediction files (``predictions/`` and
-``results/eval/predictions/``) and model weights on CPU. Both runs see canary secrets in their
-environment; no output file, DVC cache file or log line may contain them. On CUDA,
+Two full ``dvc repro`` runs of the same params and seed, in two separate projects and
+processes, give byte-identical ``results/eval/metrics.json``, prediction files
+(``predictions/`` and ``results/eval/predictions/``) and model weights on CPU: the first run
+is the session's build of the end-to-end project (``tests/e2e.py``), the second a fresh project
+with its own empty cache. The second run sees canary secrets in its environment; no output
+file, DVC cache file or log line may contain them. On CUDA,
 deterministic kernels are the ``train.deterministic`` param: the switch is tested here on any
 machine, and two CUDA trainings are compared where CUDA exists.
 """
@@ -17,11 +19,9 @@ import pytest
 import torch
 
 from pipeline.train.determinism import configure_determinism
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import make_repo, output_digests, run
+from tests.e2e import e2e_params_dict
+from tests.pipeline.conftest import changed_stages, make_repo, output_digests, run
 
-FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 200, "dev_size": 60,
-                                                         "test_size": 30}}}
 CANARIES = {"HF_TOKEN": "hf_canaryTOKEN1234567890", "AWS_SECRET_ACCESS_KEY": "canarySECRETkey42",
             "MTB_PASSWORD": "canary-password-xyzzy"}
 COMPARED = ["results/eval/metrics.json", "results/eval/predictions", "predictions",
@@ -39,18 +39,18 @@ def _leaks(repo: Path, logs: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_two_full_runs_are_byte_identical_and_leak_no_secrets(tmp_path, monkeypatch):
+def test_two_full_runs_are_byte_identical_and_leak_no_secrets(e2e_built, tmp_path, monkeypatch):
     for name, value in CANARIES.items():
         monkeypatch.setenv(name, value)
-    digests, logs = [], []
-    for name in ("a", "b"):
-        repo = make_repo(tmp_path / name, tiny_params_dict(**FAST))
-        proc = run(repo, "dvc", "repro")
-        logs.append(proc.stdout + proc.stderr)
-        digests.append(output_digests(repo, COMPARED))
-        assert not _leaks(repo, logs[-1]), _leaks(repo, logs[-1])
-    assert len(digests[0]) >= 1 + 8 + 4, digests[0]  # metrics, 8 prediction files, per task
-    assert digests[0] == digests[1]
+    repo = make_repo(tmp_path / "project", e2e_params_dict())  # its own, empty DVC cache
+    proc = run(repo, "dvc", "repro")
+    log = proc.stdout + proc.stderr
+    assert "is cached - skipping run" not in log
+    assert len(changed_stages(log)) == 6
+    assert not _leaks(repo, log), _leaks(repo, log)
+    digests = output_digests(repo, COMPARED)
+    assert len(digests) >= 1 + 8 + 4, digests  # metrics, 8 prediction files, per task
+    assert digests == output_digests(e2e_built.path, COMPARED)
 
 
 @pytest.fixture

@@ -1,47 +1,42 @@
-"""`dvc repro` and `dvc exp run` end to end in a temporary git repo (tiny-random model)."""
+"""`dvc repro` and `dvc exp run` end to end in a temporary git repo (tiny-random model): a copy
+of the session's built project (``tests/e2e.py``), whose first ``dvc repro`` is checked here."""
 
 from __future__ import annotations
 
 import csv
 import json
-import re
 
 import pytest
 
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import commit_all, make_repo, run
+from tests.e2e import copy_built
+from tests.pipeline.conftest import changed_stages, run
 
 STAGES = ["prepare", "tokenize", "mlm", "train", "evaluate", "export"]
-FAST = {"train": {"epochs": 2}, "data": {"synthetic": {"train_size": 300, "dev_size": 100,
-                                                         "test_size": 50}}}
 
 
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '(\w+)'", output))
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return make_repo(tmp_path_factory.mktemp("dvc") / "project", tiny_params_dict(**FAST))
+@pytest.fixture
+def repo(e2e_built, tmp_path):
+    """A copy of the built project per test (any test runs alone, on any xdist worker)."""
+    return copy_built(e2e_built, tmp_path / "project")
 
 
 @pytest.mark.slow
-def test_repro_noop_and_sampler_experiment(repo):
-    first = run(repo, "dvc", "repro")
-    assert ran_stages(first.stdout) == set(STAGES)
+def test_repro_noop_and_sampler_experiment(e2e_built, repo):
+    # the build's `dvc repro` ran on an empty cache: every stage ran
+    assert changed_stages(e2e_built.repro_output) == set(STAGES)
+    assert "is cached - skipping run" not in e2e_built.repro_output
     metrics = json.loads((repo / "results/eval/metrics.json").read_text())
     assert {"sst", "para", "sts", "cfimdb", "overall"} <= set(metrics)
     assert len(list((repo / "predictions").glob("*-output.csv"))) == 8
 
     again = run(repo, "dvc", "repro")
-    assert ran_stages(again.stdout) == set()
+    assert changed_stages(again.stdout) == set()
     for stage in STAGES:
         assert f"'{stage}' didn't change" in again.stdout
     assert run(repo, "dvc", "status").stdout.strip() == "Data and pipelines are up to date."
 
-    commit_all(repo, "baseline run")
     exp = run(repo, "dvc", "exp", "run", "-n", "anneal", "-S", "sampler=anneal")
-    assert ran_stages(exp.stdout) == {"train", "evaluate", "export"}
+    assert changed_stages(exp.stdout) == {"train", "evaluate", "export"}
 
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
     # [workspace, baseline commit (with its experiments)]
@@ -71,7 +66,6 @@ def _prediction_ids(path):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_real_data_experiment_predicts_every_test_id(repo, cs224n_dir):
-    commit_all(repo, "before real data")
     run(repo, "dvc", "exp", "run", "-n", "real", "-S", "data.source=cs224n",
         "-S", f"data.dir={cs224n_dir}", "-S", "data.max_train_examples_per_task=300",
         "-S", "data.max_dev_examples_per_task=300", "-S", "train.epochs=1")
@@ -89,11 +83,10 @@ def test_real_data_experiment_predicts_every_test_id(repo, cs224n_dir):
 
 @pytest.mark.slow
 def test_model_zoo_options_from_the_command_line(repo):
-    commit_all(repo, "before model options")
     exp = run(repo, "dvc", "exp", "run", "-n", "pal-cross", "-S", "model.adapter=pal",
               "-S", "model.pair_encoding=cross", "-S", "model.single_head=mlp",
               "-S", "train.epochs=1")
-    assert {"train", "evaluate", "export"} <= ran_stages(exp.stdout)
+    assert {"train", "evaluate", "export"} <= changed_stages(exp.stdout)
     report = json.loads((repo / "models/multitask/param_report.json").read_text())
     assert report["adapter"] == "pal" and report["adapters_total"] > 0
     bad = run(repo, "dvc", "exp", "run", "-S", "model.adapter=palx", check=False)

@@ -8,20 +8,18 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import commit_all, make_repo, run
-from tests.pipeline.test_dvc_pipeline import FAST, ran_stages
+from tests.e2e import copy_built
+from tests.pipeline.conftest import changed_stages, run
 
-MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.lr=1e-3",
-            "-S", "mlm.device=cpu"]
+# 40 steps; three passes so the preset's small corpus (~540 sentences, 17 batches) holds them
+MLM_FAST = ["-S", "mlm.enabled=true", "-S", "mlm.max_steps=40", "-S", "mlm.epochs=3",
+            "-S", "mlm.lr=1e-3", "-S", "mlm.device=cpu"]
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("dvc-mlm") / "project", tiny_params_dict(**FAST))
-    run(repo, "dvc", "repro")
-    commit_all(repo, "baseline without mlm")
-    return repo
+@pytest.fixture
+def repo(e2e_built, tmp_path):
+    """A copy of the built project per test: its committed baseline runs without MLM."""
+    return copy_built(e2e_built, tmp_path / "project")
 
 
 def _mlm_metrics(repo):
@@ -31,7 +29,7 @@ def _mlm_metrics(repo):
 @pytest.mark.slow
 def test_mlm_experiment_then_train_change_keeps_mlm(repo):
     exp = run(repo, "dvc", "exp", "run", "-n", "mlm-on", *MLM_FAST)
-    assert ran_stages(exp.stdout) == {"mlm", "train", "evaluate", "export"}
+    assert changed_stages(exp.stdout) == {"mlm", "train", "evaluate", "export"}
     metrics = _mlm_metrics(repo)
     assert metrics["enabled"] is True and metrics["steps"] == 40
     assert metrics["heldout_perplexity_after"] < metrics["heldout_perplexity_before"]
@@ -45,19 +43,18 @@ def test_mlm_experiment_then_train_change_keeps_mlm(repo):
         "data"]
 
     lr = run(repo, "dvc", "exp", "run", "-n", "mlm-lr", "-S", "train.lr=5e-4")
-    assert ran_stages(lr.stdout) == {"train", "evaluate", "export"}
+    assert changed_stages(lr.stdout) == {"train", "evaluate", "export"}
     assert "'mlm' didn't change" in lr.stdout
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["mlm"]["enabled"] is True and params["train"]["lr"] == 5e-4
 
     again = run(repo, "dvc", "exp", "run", "-n", "mlm-mask", "-S", "mlm.mask_prob=0.2")
-    assert ran_stages(again.stdout) == {"mlm", "train", "evaluate", "export"}
+    assert changed_stages(again.stdout) == {"mlm", "train", "evaluate", "export"}
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_mlm_on_real_data(repo, cs224n_dir):
-    commit_all(repo, "before real data")
     run(repo, "dvc", "exp", "run", "-n", "mlm-real", "-S", "data.source=cs224n",
         "-S", f"data.dir={cs224n_dir}", "-S", "data.max_train_examples_per_task=300",
         "-S", "data.max_dev_examples_per_task=300", "-S", "train.epochs=1", *MLM_FAST)

@@ -9,22 +9,18 @@ import subprocess
 
 import pytest
 
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import commit_all, make_repo, run
+from tests.e2e import copy_built
+from tests.pipeline.conftest import run
 
-FAST = {"train": {"epochs": 1}, "data": {"synthetic": {"train_size": 200, "dev_size": 100,
-                                                         "test_size": 20}}}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--virtual-time-budget=15000"]
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("reports") / "project", tiny_params_dict(**FAST))
-    run(repo, "dvc", "repro")
-    commit_all(repo, "baseline run")
-    return repo
+@pytest.fixture
+def repo(e2e_built, tmp_path):
+    """A copy of the built project per test (any test runs alone, on any xdist worker)."""
+    return copy_built(e2e_built, tmp_path / "project")
 
 
 def chromium() -> str:

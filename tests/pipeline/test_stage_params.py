@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import Params, load_params
-from tests.conftest import tiny_params_dict
-from tests.pipeline.conftest import make_repo, run
+from tests.e2e import copy_built
 
 STAGES = ["prepare", "tokenize", "mlm", "train", "evaluate", "export"]
 
@@ -34,12 +33,8 @@ class RecordingParams:
 
 
 @pytest.fixture(scope="module")
-def built_repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("params") / "project", tiny_params_dict(
-        train={"epochs": 1},
-        data={"synthetic": {"train_size": 100, "dev_size": 40, "test_size": 20}}))
-    run(repo, "dvc", "repro")
-    return repo
+def built_repo(e2e_built, tmp_path_factory):
+    return copy_built(e2e_built, tmp_path_factory.mktemp("params") / "project")
 
 
 @pytest.mark.slow

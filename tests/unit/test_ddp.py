@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -37,6 +38,7 @@ def _worker(out: Path) -> None:
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(seen))
 
 
+@pytest.mark.slow  # spawns two ranks (a fresh interpreter each)
 def test_two_gloo_ranks_hold_identical_weights_and_disjoint_shards(tmp_path):
     dist.spawn(_worker, 2, tmp_path)
     w0 = load_file(str(tmp_path / "rank0.safetensors"))
@@ -74,6 +76,7 @@ def _fit_once(out: Path, batch_size: int) -> None:
                   str(out / f"world{ctx.world_size}.safetensors"))
 
 
+@pytest.mark.slow  # spawns three ranks
 def test_two_ranks_on_half_batches_match_one_process_on_whole_batches(tmp_path):
     dist.spawn(_fit_once, 1, tmp_path, 8)
     dist.spawn(_fit_once, 2, tmp_path, 4)

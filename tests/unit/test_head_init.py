@@ -24,6 +24,9 @@ from pipeline.model.head_init import PROBE_C, PROBE_TOL, init_heads_zero_shot
 from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.train.loop import fit
 
+# minilm-l6 and sentence-transformers loaded, sentences embedded twice: ~2.5 min on a busy core
+pytestmark = pytest.mark.slow
+
 ENCODER = EncoderConfig(name="minilm-l6")
 TASKS = {
     "sst": TaskConfig(type="classification", num_labels=5, pair=False),

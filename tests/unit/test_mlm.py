@@ -37,6 +37,7 @@ def mlm_run(tmp_path_factory):
     return params, work, manifest, metrics
 
 
+@pytest.mark.slow  # the module's MLM run (~70 s on a busy core)
 def test_heldout_perplexity_drops(mlm_run):
     _, work, _, metrics = mlm_run
     assert metrics["steps"] > 0
@@ -45,6 +46,7 @@ def test_heldout_perplexity_drops(mlm_run):
     assert (work / "live" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
 
 
+@pytest.mark.slow  # the module's MLM run (~70 s on a busy core)
 def test_train_loads_the_pretrained_encoder(mlm_run):
     params, work, manifest, _ = mlm_run
     written = load_file(str(work / "mlm" / manifest["weights_dir"] / "model.safetensors"))
@@ -57,6 +59,7 @@ def test_train_loads_the_pretrained_encoder(mlm_run):
     assert sum(not torch.equal(tuned[k], base[k]) for k in base) > len(base) // 2
 
 
+@pytest.mark.slow  # the module's MLM run (~70 s on a busy core)
 def test_corpus_holds_no_dev_or_test_sentence(mlm_run):
     params, work, _, metrics = mlm_run
     used = pq.read_table(work / "mlm" / CORPUS_FILE).to_pydict()
@@ -167,6 +170,7 @@ def test_invalid_ratios_fail_fast():
         parse_params(tiny_params_dict(mlm={"mask_replace_prob": 0.7, "random_replace_prob": 0.4}))
 
 
+@pytest.mark.slow  # the module's MLM run (~70 s on a busy core)
 def test_manifest_is_read_relative_to_the_mlm_folder(mlm_run, tmp_path):
     params, work, manifest, _ = mlm_run
     assert not Path(manifest["weights_dir"]).is_absolute()

@@ -89,6 +89,7 @@ def test_200k_rows_stream_with_bounded_memory(model_dir, tmp_path):
     assert got == pytest.approx(p.scores, abs=1e-6)
 
 
+@pytest.mark.slow  # a `predict` subprocess on a trained model
 def test_a_bad_row_midway_leaves_no_partial_output(model_dir, tmp_path):
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     _write_input(src, 5000)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -54,6 +55,7 @@ def _run(tmp: Path, ckpt: Path, out: Path, slow: float) -> subprocess.Popen[byte
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow  # two training subprocesses, one killed
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     straight = _run(tmp_path, tmp_path / "ck_a", tmp_path / "a.safetensors", 0.0)
     ckpt = tmp_path / "ck_b"

@@ -32,6 +32,7 @@ def run_stage(tmp_path, stage, params, extra_env=None):
                                                 "pair": False, "colour": "red"}}),
      "tasks.sst.colour: unknown key"),
 ])
+@pytest.mark.slow  # a stage subprocess per case
 def test_user_errors_are_one_clear_line(tmp_path, stage, params, message):
     proc = run_stage(tmp_path, stage, params)
     assert proc.returncode == 2, proc.stderr
@@ -40,6 +41,7 @@ def test_user_errors_are_one_clear_line(tmp_path, stage, params, message):
     assert not (tmp_path / "data").exists()  # failed before any work
 
 
+@pytest.mark.slow  # a stage subprocess
 def test_synthetic_source_rejects_a_task_it_cannot_generate(tmp_path):
     """One line that says what to set: data.source and data.dir (the folder of its files)."""
     params = tiny_params_dict(tasks={"yelp": {"type": "classification", "num_labels": 5,
