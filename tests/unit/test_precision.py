@@ -38,8 +38,8 @@ def test_auto_on_this_machine_matches_its_capabilities():
 def test_fit_records_the_resolved_precision(monkeypatch, name):
     monkeypatch.setattr(prec, "native_bf16", lambda device: name == "bf16")
     res = fit(micro_model(), micro_data(), micro_data(16, 1),
-              micro_cfg(batches_per_epoch=2, precision="auto"), "round_robin", 0, 0,
-              {"single", "pair", "reg"})
+              cfg=micro_cfg(batches_per_epoch=2, precision="auto"), sampler="round_robin",
+              seed=0, pad_id=0, in_overall={"single", "pair", "reg"})
     assert res.precision == name
 
 

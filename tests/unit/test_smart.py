@@ -52,8 +52,8 @@ def test_teacher_is_an_exponential_moving_average():
 
 def _train(loss: LossConfig) -> dict[str, torch.Tensor]:
     model = micro_model()
-    fit(model, micro_data(), micro_data(16, 1), micro_cfg(batches_per_epoch=3), "round_robin",
-        0, 0, IN_OVERALL, loss_cfg=loss)
+    fit(model, micro_data(), micro_data(16, 1), cfg=micro_cfg(batches_per_epoch=3),
+        sampler="round_robin", seed=0, pad_id=0, in_overall=IN_OVERALL, loss_cfg=loss)
     return weights(model)
 
 
