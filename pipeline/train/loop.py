@@ -105,6 +105,8 @@ def adamw_kernel(model: torch.nn.Module) -> dict[str, bool]:
 
 @dataclass
 class FitResult:
+    """What a training run reports (the DVC stage writes it to train_summary.json)."""
+
     best_epoch: int
     best_dev: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -114,8 +116,6 @@ class FitResult:
     stopped_early: bool = False
     resumed_from: str | None = None
     precision: str = "fp32"  # what train.precision resolved to on this device
-
-
 
 
 @dataclass
