@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+import yaml
 
 from pipeline.ablation_table import SeedRun, collect, render, verdict
 from pipeline.ablations import (
@@ -37,13 +40,29 @@ def test_params_yaml_covers_the_four_reports():
     assert {"cpu-small", "cpu-long", "gpu-full"} <= set(declared_budgets(raw))
 
 
+def _dotted(tree: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
 def test_every_ablation_is_valid_under_every_budget(tmp_path):
+    """Under every budget (and none) each ablation's overrides validate, the params the
+    stages would read hold every override with the ablation's own changes winning over the
+    budget's, and every ablation but the baseline trains something else than the baseline."""
     raw = default_params_dict()
+    specs = declared_ablations(raw)
     for budget in [None, *declared_budgets(raw)]:
-        for name in declared_ablations(raw):
-            overrides = expand(raw, name, budget, tmp_path)
-            params = parse_params(apply_overrides(raw, overrides))
-            assert params.train.epochs >= (0 if name == "zero-shot" else 1), (name, budget)
+        runs = {name: parse_params(apply_overrides(raw, expand(raw, name, budget, tmp_path)))
+                .model_dump(mode="json") for name in specs}
+        for name, spec in specs.items():
+            params, where = runs[name], (name, budget)
+            for key, value in expand(raw, name, budget, tmp_path).items():
+                assert _dotted(params, key) == yaml.safe_load(value), (*where, key)
+            for key, value in spec.changes.items():
+                assert _dotted(params, key) == value, (*where, key)
+            assert (params == runs["baseline"]) == (name == "baseline"), where
+        assert runs["zero-shot"]["train"]["epochs"] == 0
 
 
 def test_the_leaderboard_preset_validates_and_predicts_test():
