@@ -130,8 +130,8 @@ def run_fast(model: MultitaskModel, params: Params, sets: dict[str, TaskData], s
                                           "resume": "never", "checkpoint_every": None})
     counter.reset()
     cpu = time.process_time()
-    res = fit(model, sets, {}, cfg, params.sampler, seed, pad_id, set(),
-              loss_cfg=params.loss)
+    res = fit(model, sets, {}, cfg=cfg, sampler=params.sampler, seed=seed, pad_id=pad_id,
+              in_overall=set(), loss_cfg=params.loss)
     tasks = plan(params, {t: len(d) for t, d in sets.items()}, steps, seed)
     examples = tokens = 0
     for t, idx in fast_batches(params, sets, tasks, seed):

@@ -135,22 +135,21 @@ def _spread_line(runs: Mapping[int, SeedRun], overall_tasks: list[str]) -> str:
             + "; ".join(parts) + ".")
 
 
-def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = None,
-           resamples: int = RESAMPLES) -> Table:
-    """The markdown table, with every ablation's interval rows."""
-    specs = declared_ablations(raw)
-    if BASELINE not in runs or not runs[BASELINE]:
-        raise UserError(f"no '{BASELINE}-{budget}' experiment: run "
-                        f"`python -m pipeline ablate {BASELINE} --budget {budget}` first")
+def _compare_all(runs: Runs, specs: Mapping[str, Any], overall_tasks: list[str],
+                 resamples: int) -> dict[str, Comparison]:
+    """Each declared ablation sharing a seed with the baseline, compared with it."""
     base = runs[BASELINE]
-    overall_tasks = [t for t, c in parse_params(raw).tasks.items() if c.in_overall]
-    comparisons = {name: compare({s: r.dev for s, r in base.items()},
-                                 {s: r.dev for s, r in seeded.items()}, overall_tasks,
-                                 resamples)
-                   for name, seeded in runs.items() if name != BASELINE and name in specs
-                   and set(seeded) & set(base)}
+    return {name: compare({s: r.dev for s, r in base.items()},
+                          {s: r.dev for s, r in seeded.items()}, overall_tasks, resamples)
+            for name, seeded in runs.items() if name != BASELINE and name in specs
+            and set(seeded) & set(base)}
+
+
+def _preamble(raw: dict[str, Any], budget: str, command: str | None,
+              resamples: int) -> list[str]:
+    """The title and what the table's columns mean."""
     budget_spec = raw.get("budgets", {}).get(budget, {})
-    lines = [
+    return [
         f"# Ablations under the `{budget}` budget",
         "",
         f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
@@ -168,25 +167,38 @@ def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = N
         " (±x)` with x the interval's half width. seconds = training (+ MLM) wall time, mean"
         " over seeds.",
         "",
-        _spread_line(base, overall_tasks),
     ]
-    floor = comparisons.get(FLOOR)
-    floor_means = floor.ablation if floor is not None else None
-    base_means = next(iter(comparisons.values())).baseline if comparisons else {}
-    if floor is not None:
-        below = below_floor(floor.baseline, floor.ablation)
-        lines.append(
-            f"Zero-shot floor (`{FLOOR}`: no training step): "
+
+
+def _floor_line(floor: Comparison | None, budget: str) -> str:
+    """The zero-shot floor's scores and whether the baseline clears them."""
+    if floor is None:
+        return (f"Zero-shot floor: not run (`python -m pipeline ablate {FLOOR} "
+                f"--budget {budget}`).")
+    below = below_floor(floor.baseline, floor.ablation)
+    return (f"Zero-shot floor (`{FLOOR}`: no training step): "
             + ", ".join(f"{t} {_f(floor.ablation.get(t))}" for t in FLOOR_TASKS)
             + ". Baseline " + ("at or above it on every task." if not below
                                else f"BELOW it on {', '.join(below)}."))
-    else:
-        lines.append(f"Zero-shot floor: not run (`python -m pipeline ablate {FLOOR} "
-                     f"--budget {budget}`).")
-    by_report: dict[str, list[str]] = {}
-    for name, spec in specs.items():
-        if name in comparisons:
-            by_report.setdefault(spec.report, []).append(name)
+
+
+def _interval_rows(name: str, report: str, expect: Mapping[str, str],
+                   cmp: Comparison) -> list[dict[str, Any]]:
+    """One row per metric of an ablation's comparison (the CSV and the forest plot)."""
+    return [{"ablation": name, "report": report, "metric": metric, "seeds": len(cmp.seeds),
+             "mean": cmp.ablation[metric], "baseline": cmp.baseline[metric],
+             "delta": iv.delta, "low": iv.low, "high": iv.high, "half_width": iv.half_width,
+             "verdict": claim_verdict(want, iv) if (want := expect.get(metric)) else ""}
+            for metric, iv in cmp.intervals.items()]
+
+
+def _report_sections(runs: Runs, specs: Mapping[str, Any], by_report: dict[str, list[str]],
+                     comparisons: dict[str, Comparison]
+                     ) -> tuple[list[str], dict[str, list[str]], list[dict[str, Any]]]:
+    """One table per report: (its lines, the ablations by verdict bucket, interval rows)."""
+    floor = comparisons.get(FLOOR)
+    floor_means = floor.ablation if floor is not None else None
+    lines: list[str] = []
     tally: dict[str, list[str]] = {}
     rows: list[dict[str, Any]] = []
     for report, names in by_report.items():
@@ -205,25 +217,32 @@ def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = N
                 + f" | {_f(cmp.ablation.get('overall'), 4)} | {_ci(cmp.intervals.get('overall'))}"
                 f" | {under} | {_seconds(runs[name])} | {spec.claim or ''} | {cell} |")
             tally.setdefault(bucket, []).append(name)
-            for metric, iv in cmp.intervals.items():
-                want = spec.expect.get(metric)
-                rows.append({"ablation": name, "report": report, "metric": metric,
-                             "seeds": len(cmp.seeds), "mean": cmp.ablation[metric],
-                             "baseline": cmp.baseline[metric], "delta": iv.delta,
-                             "low": iv.low, "high": iv.high, "half_width": iv.half_width,
-                             "verdict": claim_verdict(want, iv) if want else ""})
-    lines += ["", "## Intervals per task", "",
-              "Δ [95% CI] of every dev metric (the forest plot beside this file draws them).",
-              "", "| ablation | seeds | " + " | ".join(f"Δ {METRICS[m]}" for m in METRICS) + " |",
-              "|---|---|" + "---|" * len(METRICS)]
+            rows += _interval_rows(name, report, spec.expect, cmp)
+    return lines, tally, rows
+
+
+def _per_task_section(by_report: dict[str, list[str]],
+                      comparisons: dict[str, Comparison]) -> list[str]:
+    """Δ [95% CI] of every metric, one row per ablation."""
+    lines = ["", "## Intervals per task", "",
+             "Δ [95% CI] of every dev metric (the forest plot beside this file draws them).",
+             "", "| ablation | seeds | " + " | ".join(f"Δ {METRICS[m]}" for m in METRICS) + " |",
+             "|---|---|" + "---|" * len(METRICS)]
     for names in by_report.values():
         for name in names:
             cmp = comparisons[name]
             lines.append(f"| {name} | {len(cmp.seeds)} | "
                          + " | ".join(_ci(cmp.intervals.get(m), 3) for m in METRICS) + " |")
-    lines += ["", "## Agreement with the reports", ""]
+    return lines
+
+
+def _agreement_section(tally: dict[str, list[str]], comparisons: dict[str, Comparison],
+                       budget: str) -> list[str]:
+    """How many ablations agree with their reports, and the best mean dev overall."""
+    lines = ["", "## Agreement with the reports", ""]
     lines += [f"- {kind}: {len(names)} ({', '.join(names)})"
               for kind, names in sorted(tally.items())]
+    base_means = next(iter(comparisons.values())).baseline if comparisons else {}
     means = {BASELINE: base_means.get("overall")} if base_means else {}
     means.update({n: c.ablation.get("overall") for n, c in comparisons.items()})
     scored = {n: v for n, v in means.items() if v is not None}
@@ -231,6 +250,29 @@ def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = N
         best = max(scored, key=lambda n: scored[n])
         lines += ["", f"Highest mean dev overall under `{budget}`: `{best}` "
                       f"({_f(scored[best], 4)})."]
+    return lines
+
+
+def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = None,
+           resamples: int = RESAMPLES) -> Table:
+    """The markdown table, with every ablation's interval rows."""
+    specs = declared_ablations(raw)
+    if BASELINE not in runs or not runs[BASELINE]:
+        raise UserError(f"no '{BASELINE}-{budget}' experiment: run "
+                        f"`python -m pipeline ablate {BASELINE} --budget {budget}` first")
+    overall_tasks = [t for t, c in parse_params(raw).tasks.items() if c.in_overall]
+    comparisons = _compare_all(runs, specs, overall_tasks, resamples)
+    by_report: dict[str, list[str]] = {}
+    for name, spec in specs.items():
+        if name in comparisons:
+            by_report.setdefault(spec.report, []).append(name)
+    sections, tally, rows = _report_sections(runs, specs, by_report, comparisons)
+    lines = [*_preamble(raw, budget, command, resamples),
+             _spread_line(runs[BASELINE], overall_tasks),
+             _floor_line(comparisons.get(FLOOR), budget),
+             *sections,
+             *_per_task_section(by_report, comparisons),
+             *_agreement_section(tally, comparisons, budget)]
     return Table("\n".join(lines) + "\n", len(comparisons), rows)
 
 

@@ -157,6 +157,128 @@ def _parse_label(raw: str, cfg: TaskConfig) -> tuple[float | None, str | None]:
     return value, None
 
 
+def _data_lines(path: Path, task: str, split: str) -> list[bytes]:
+    """The file's physical lines, header first; an empty file is a user error."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise UserError(f"{path}:1: file is empty (task '{task}', split '{split}')")
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line does not start another one
+    return lines
+
+
+def _header_layout(path: Path, header_line: bytes, task: str, cfg: TaskConfig,
+                   split: str) -> _Layout:
+    header_text = header_line.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
+    header = _parse_line(header_text)
+    if header is None:
+        raise UserError(f"{path}:1: header line has broken quoting: {header_text!r}")
+    return _layout(path, header, task, cfg, split)
+
+
+@dataclass
+class _LineReader:
+    """Reads the data lines of one file into ``result``: each line is kept, kept with a
+    recovery note (test rows), or rejected with its reason; ``strict`` raises instead."""
+
+    name: str
+    layout: _Layout
+    cfg: TaskConfig
+    split: str
+    strict: bool
+    seen: dict[str, str]  # id -> 'file:line', across the files of a split
+    result: ReadResult
+
+    def problem(self, line_no: int, fld: str, reason: str, raw: str, *, keep: bool) -> None:
+        if self.strict:
+            raise DataError(self.name, line_no, fld, reason)
+        (self.result.recovered if keep else self.result.rejected).append(
+            Issue(file=self.name, line=line_no, field=fld, reason=reason, raw=raw))
+
+    def read(self, line_no: int, raw_bytes: bytes) -> None:
+        decoded = self._decode(line_no, raw_bytes.rstrip(b"\r"))
+        if decoded is None:
+            return
+        text, recovered = decoded
+        if not text.strip():
+            self.problem(line_no, "line", "empty line", text, keep=False)
+            return
+        split_up = self._fields(line_no, text, recovered)
+        if split_up is not None:
+            self._keep(line_no, text, *split_up)
+
+    def _decode(self, line_no: int, raw_bytes: bytes) -> tuple[str, str | None] | None:
+        """(text, recovery note); invalid UTF-8 is rejected except in test files."""
+        try:
+            return raw_bytes.decode("utf-8"), None
+        except UnicodeDecodeError as err:
+            text = raw_bytes.decode("utf-8", errors="replace")
+            reason = f"not valid UTF-8 at byte {err.start}"
+            if self.split != "test":
+                self.problem(line_no, "line", reason, text, keep=False)
+                return None
+            return text, reason
+
+    def _fields(self, line_no: int, text: str, recovered: str | None
+                ) -> tuple[list[str], str | None] | None:
+        """The line's fields: CSV-parsed, else split on tabs when the count is right, else
+        (test files) whatever the id and text are; None when the line is rejected."""
+        n = self.layout.n_fields
+        fields = _parse_line(text)
+        if fields is not None and len(fields) == n:
+            return fields, recovered
+        raw_fields = text.split("\t")
+        if len(raw_fields) == n:
+            return [_unquote_raw(f) for f in raw_fields], "unbalanced quote (fields split on tabs)"
+        id_idx = self.layout.id_idx
+        if self.split == "test" and len(raw_fields) > id_idx and raw_fields[id_idx].strip():
+            # Keep the id and whatever text there is: every test id needs a prediction.
+            kept = [_unquote_raw(f) for f in raw_fields[:n]]
+            return kept + [""] * (n - len(kept)), (f"expected {n} fields, found "
+                                                   f"{len(raw_fields)}; kept the id, text may "
+                                                   "be partial")
+        got = len(fields) if fields is not None else len(raw_fields)
+        self.problem(line_no, "line", f"expected {n} tab-separated fields, found {got}", text,
+                     keep=False)
+        return None
+
+    def _keep(self, line_no: int, text: str, fields: list[str], recovered: str | None) -> None:
+        """Check the id, the sentences and the label of a split line, then keep it."""
+        cfg, layout = self.cfg, self.layout
+        row_id = fields[layout.id_idx].strip()
+        if not row_id or any(c.isspace() for c in row_id):
+            self.problem(line_no, "id", f"id {row_id!r} is empty or has spaces", text,
+                         keep=False)
+            return
+        if row_id in self.seen:
+            self.problem(line_no, "id", f"duplicate id {row_id} (first at {self.seen[row_id]})",
+                         text, keep=False)
+            return
+        texts = [fields[i].strip() for i in layout.text_idx]
+        empty = [i for i, t in enumerate(texts) if not t]
+        if empty:
+            col = (["sentence1", "sentence2"] if cfg.pair else ["sentence"])[empty[0]]
+            if self.split != "test":
+                self.problem(line_no, col, "empty sentence", text, keep=False)
+                return
+            recovered = recovered or "empty sentence"
+        label = None
+        if layout.label_idx is not None:
+            label, reason = _parse_label(fields[layout.label_idx], cfg)
+            if reason is not None:
+                self.problem(line_no, "label", reason, text, keep=False)
+                return
+        if recovered is not None:
+            self.problem(line_no, "line", recovered, text, keep=True)
+            assert self.result.report is not None
+            self.result.report.recovered += 1
+        self.seen[row_id] = f"{self.name}:{line_no}"
+        self.result.rows.append({"id": row_id, "text_a": texts[0],
+                                 "text_b": texts[1] if cfg.pair else None,
+                                 "label": label, "line": line_no, "file": self.name})
+
+
 def read_task_file(
     path: Path,
     *,
@@ -171,90 +293,15 @@ def read_task_file(
     name = display_name or str(path)
     if not path.is_file():
         raise UserError(f"data file not found: {path} (task '{task}', split '{split}')")
-    seen = seen_ids if seen_ids is not None else {}
-    result = ReadResult(report=FileReport(file=name, task=task, split=split))
-    report = result.report
-    assert report is not None
-    data = path.read_bytes()
-    if not data.strip():
-        raise UserError(f"{path}:1: file is empty (task '{task}', split '{split}')")
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line does not start another one
-    header_text = lines[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
-    header = _parse_line(header_text)
-    if header is None:
-        raise UserError(f"{path}:1: header line has broken quoting: {header_text!r}")
-    layout = _layout(path, header, task, cfg, split)
-
-    def problem(line_no: int, fld: str, reason: str, raw: str, *, keep: bool) -> None:
-        if strict:
-            raise DataError(name, line_no, fld, reason)
-        (result.recovered if keep else result.rejected).append(
-            Issue(file=name, line=line_no, field=fld, reason=reason, raw=raw))
-
+    report = FileReport(file=name, task=task, split=split)
+    result = ReadResult(report=report)
+    lines = _data_lines(path, task, split)
+    layout = _header_layout(path, lines[0], task, cfg, split)
+    reader = _LineReader(name, layout, cfg, split, strict,
+                         seen_ids if seen_ids is not None else {}, result)
     for line_no, raw_bytes in enumerate(lines[1:], start=2):
         report.lines_read += 1
-        raw_bytes = raw_bytes.rstrip(b"\r")
-        try:
-            text = raw_bytes.decode("utf-8")
-            recovered_reason = None
-        except UnicodeDecodeError as err:
-            text = raw_bytes.decode("utf-8", errors="replace")
-            recovered_reason = f"not valid UTF-8 at byte {err.start}"
-            if split != "test":
-                problem(line_no, "line", recovered_reason, text, keep=False)
-                continue
-        if not text.strip():
-            problem(line_no, "line", "empty line", text, keep=False)
-            continue
-        fields = _parse_line(text)
-        if fields is None or len(fields) != layout.n_fields:
-            raw_fields = text.split("\t")
-            if len(raw_fields) == layout.n_fields:
-                fields = [_unquote_raw(f) for f in raw_fields]
-                recovered_reason = "unbalanced quote (fields split on tabs)"
-            elif split == "test" and len(raw_fields) > layout.id_idx and raw_fields[
-                    layout.id_idx].strip():
-                # Keep the id and whatever text there is: every test id needs a prediction.
-                fields = [_unquote_raw(f) for f in raw_fields[: layout.n_fields]]
-                fields += [""] * (layout.n_fields - len(fields))
-                recovered_reason = (f"expected {layout.n_fields} fields, found "
-                                    f"{len(raw_fields)}; kept the id, text may be partial")
-            else:
-                got = len(fields) if fields is not None else len(raw_fields)
-                problem(line_no, "line", f"expected {layout.n_fields} tab-separated fields, "
-                        f"found {got}", text, keep=False)
-                continue
-        row_id = fields[layout.id_idx].strip()
-        if not row_id or any(c.isspace() for c in row_id):
-            problem(line_no, "id", f"id {row_id!r} is empty or has spaces", text, keep=False)
-            continue
-        if row_id in seen:
-            problem(line_no, "id", f"duplicate id {row_id} (first at {seen[row_id]})", text,
-                    keep=False)
-            continue
-        texts = [fields[i].strip() for i in layout.text_idx]
-        empty = [i for i, t in enumerate(texts) if not t]
-        if empty:
-            col = (["sentence1", "sentence2"] if cfg.pair else ["sentence"])[empty[0]]
-            if split != "test":
-                problem(line_no, col, "empty sentence", text, keep=False)
-                continue
-            recovered_reason = recovered_reason or "empty sentence"
-        label = None
-        if layout.label_idx is not None:
-            label, reason = _parse_label(fields[layout.label_idx], cfg)
-            if reason is not None:
-                problem(line_no, "label", reason, text, keep=False)
-                continue
-        if recovered_reason is not None:
-            problem(line_no, "line", recovered_reason, text, keep=True)
-            report.recovered += 1
-        seen[row_id] = f"{name}:{line_no}"
-        result.rows.append({"id": row_id, "text_a": texts[0],
-                            "text_b": texts[1] if cfg.pair else None,
-                            "label": label, "line": line_no, "file": name})
+        reader.read(line_no, raw_bytes)
     report.kept = len(result.rows)
     report.rejected = len(result.rejected)
     assert report.kept + report.rejected == report.lines_read

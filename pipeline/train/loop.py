@@ -9,14 +9,22 @@ epoch the dev sets are scored, the best ``overall`` model is kept, and training 
 after ``early_stopping_patience`` epochs without improvement. Checkpoints (every
 ``checkpoint_every`` optimizer steps and at epoch ends) make a killed run resumable to the same
 weights as an uninterrupted one.
+
+:func:`fit` reads top to bottom as a loop over named parts: :func:`build` makes the
+:class:`~pipeline.train.state.TrainState` (what a checkpoint saves and restores), the
+:class:`Step` (one optimizer step) and the :class:`TaskPlan` (the sampler); each epoch is
+:func:`train_epoch` then :func:`end_epoch` (dev scores, best weights, early stopping); all
+reporting goes through :class:`~pipeline.train.train_log.TrainLog`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +32,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from pipeline.config import LossConfig, TrainConfig
 from pipeline.data.batching import BatchStream, TaskData, collate, num_batches
@@ -34,13 +41,14 @@ from pipeline.inference import predict
 from pipeline.model.freeze import apply_freeze, param_groups
 from pipeline.model.multitask import MultitaskModel
 from pipeline.precision import PRECISIONS, Precision, resolve_precision
-from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
-from pipeline.train.samplers import SAMPLERS, SamplerContext
+from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart
+from pipeline.train.state import TrainState
+from pipeline.train.train_log import TrainLog
 
 
 def output_loss(regression: bool, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -86,21 +94,10 @@ def adamw_kernel(model: torch.nn.Module) -> dict[str, bool]:
     return {"fused": True} if device in ("cpu", "cuda") else {"foreach": True}
 
 
-def log_dev(live: Any, dev: dict[str, Any], probs: dict[str, float], epoch: int) -> None:
-    """One DVCLive step with the dev metrics of ``epoch`` and the sampler's probabilities."""
-    for t, m in dev.items():
-        if isinstance(m, dict):
-            for k, v in m.items():
-                live.log_metric(f"dev/{t}/{k}", v)
-    live.log_metric("dev/overall", dev["overall"])
-    for t, p in probs.items():
-        live.log_metric(f"sampler/p/{t}", p)
-    live.log_metric("epoch", epoch)
-    live.next_step()
-
-
 @dataclass
 class FitResult:
+    """What a training run reports (the DVC stage writes it to train_summary.json)."""
+
     best_epoch: int
     best_dev: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -113,33 +110,141 @@ class FitResult:
 
 
 @dataclass
-class _Progress:
-    """Where the run is: everything besides weights/optimizer a checkpoint must restore."""
+class TaskPlan:
+    """Which task each batch-step of an epoch trains on: the sampler over the tasks' sizes
+    (and, for the samplers that anneal, the epoch), drawn from the run's sampler RNG."""
 
-    epoch: int = 1
-    step: int = 0  # optimizer steps so far
-    plan: list[str] | None = None  # this epoch's task per batch-step (None: not drawn yet)
-    pos: int = 0  # batch-steps of the plan done
-    seen: int = 0
-    losses: dict[str, list[float]] = field(default_factory=dict)
-    best: dict[str, Any] | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
+    sampler: Sampler
+    sizes: dict[str, int]  # training rows per task
+    batches: dict[str, int]  # batches per task in one pass (all ranks together)
+    cfg: TrainConfig
+    rng: np.random.Generator
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def context(self, epoch: int) -> SamplerContext:
+        return SamplerContext(self.sizes, self.batches, epoch, self.cfg.epochs,
+                              self.cfg.sampler_temperature, self.cfg.sampler_cap)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batch-steps per epoch: ``train.batches_per_epoch``, else the sampler's own count."""
+        return self.cfg.batches_per_epoch or self.sampler.natural_steps(self.context(1))
+
+    def draw(self, epoch: int) -> list[str]:
+        return self.sampler.schedule(self.context(epoch), self.steps_per_epoch, self.rng)
+
+    def probabilities(self, epoch: int) -> dict[str, float]:
+        return self.sampler.probabilities(self.context(epoch))
 
 
-def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[str, TaskData],
-        cfg: TrainConfig, sampler_name: str, seed: int, pad_id: int, in_overall: set[str],
-        live: Any | None = None, eval_batch_size: int = 128, loss_cfg: LossConfig | None = None,
-        checkpoint_dir: Path | None = None, fingerprint: str = "",
-        dist_ctx: dist.DistContext = dist.SINGLE) -> FitResult:
-    """Train ``model`` in place; on return it holds the weights of the best dev epoch."""
-    loss_cfg = loss_cfg or LossConfig()
-    device = dist.device_for(dist_ctx, select_device(cfg.device))
-    precision = resolve_precision(cfg.precision, device)
+@dataclass
+class Batches:
+    """Each task's next shuffled batch (this rank's shard), collated and on the device."""
+
+    sets: dict[str, TaskData]
+    streams: dict[str, BatchStream]
+    pad_id: int
+    device: torch.device
+    regression: dict[str, bool]
+
+    def next(self, task: str) -> tuple[dict[str, torch.Tensor], int]:
+        """The next batch of ``task`` and its number of rows."""
+        idx = next(self.streams[task])
+        batch = collate(self.sets[task], idx, self.pad_id, self.regression[task])
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}, len(idx)
+
+
+@dataclass
+class Step:
+    """One optimizer step over a chunk of up to ``train.grad_accum_steps`` batch-steps: each
+    batch-step's losses (under the precision's autocast, SMART's terms added per task) are
+    turned into gradients by the combiner, scaled by 1/chunk length so the step sees their
+    mean; then :meth:`apply` takes the step."""
+
+    state: TrainState
+    batches: Batches
+    precision: Precision
+    smart: Smart | None
+    shared: list[torch.nn.Parameter]  # see combine.split_parameters
+    task_only: list[torch.nn.Parameter]
+    trained: list[torch.nn.Parameter]  # the model's, then the combiner's: averaged, clipped
+    max_grad_norm: float | None
+    dist_ctx: dist.DistContext
+
+    def __call__(self, chunk: list[str]) -> tuple[list[tuple[str, torch.Tensor]], int]:
+        """Train on ``chunk`` (one sampled task per batch-step); returns the detached task
+        losses, for the log, and the number of rows read."""
+        state = self.state
+        state.optimizer.zero_grad(set_to_none=True)
+        back = BackwardContext(self.shared, self.task_only, 1 / len(chunk), state.scaler,
+                               state.generators["aux"])
+        logged: list[tuple[str, torch.Tensor]] = []
+        rows = 0
+        for sampled in chunk:
+            losses, n = self.losses(sampled)
+            # A parameter-free head on a frozen encoder without adapters has nothing to
+            # train in this stage: its loss is logged, its backward skipped.
+            trainable = {t: v for t, v in losses.items() if v.requires_grad}
+            if trainable:
+                state.combiner.backward(trainable, back)
+            logged.extend((t, v.detach()) for t, v in losses.items())
+            rows += n
+        self.apply()
+        return logged, rows
+
+    def losses(self, sampled: str) -> tuple[dict[str, torch.Tensor], int]:
+        """The losses of one batch-step (the sampled task's, or every task's for the all-task
+        combinations) and the rows it read."""
+        model, device = self.state.model, self.batches.device
+        losses: dict[str, torch.Tensor] = {}
+        rows = 0
+        for task in self.state.combiner.step_tasks(sampled):
+            batch, n = self.batches.next(task)
+            with self.precision.autocast(device):
+                out = model(task, batch)
+                loss = output_loss(self.batches.regression[task], out, batch["labels"])
+                if self.smart is not None:
+                    loss = loss + self.smart.penalty(model, task, batch, out)
+            losses[task] = loss
+            rows += n
+        return losses, rows
+
+    def apply(self) -> None:
+        """Average the accumulated gradients across ranks (exactly: the same mean as one
+        process on the whole batches), unscale (fp16), clip, step AdamW and the schedule,
+        and let SMART's teacher follow the new weights."""
+        state = self.state
+        dist.average_gradients(self.trained, self.dist_ctx)
+        if state.scaler is not None:
+            state.scaler.unscale_(state.optimizer)
+        if self.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.trained, self.max_grad_norm)
+        if state.scaler is not None:
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+        else:
+            state.optimizer.step()
+        state.scheduler.step()
+        if self.smart is not None:
+            self.smart.update_teacher(state.model)
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Where this rank writes checkpoints: None when the run has no checkpoint dir or this
+    is not the main rank (every rank holds the same state; one writes it)."""
+
+    dir: Path | None
+    fingerprint: str
+
+    def save(self, state: TrainState) -> None:
+        if self.dir is not None:
+            state.save(self.dir, self.fingerprint)
+
+
+def prepare_model(model: MultitaskModel, cfg: TrainConfig, device: torch.device,
+                  seed: int) -> None:
+    """Determinism switches, the device, train mode, ``train.compile``, and the seeds of the
+    torch and Python RNGs (dropout, SMART's noise), before anything draws from them."""
     configure_determinism(device, cfg.deterministic)  # bitwise-reproducible runs and resumes
     model.to(device).train()
     if cfg.compile:
@@ -147,194 +252,163 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
         model.encoder.compile(dynamic=True)
     torch.manual_seed(seed)
     random.seed(seed)
+
+
+def make_streams(train_sets: dict[str, TaskData], cfg: TrainConfig, seed: int,
+                 dist_ctx: dist.DistContext) -> dict[str, BatchStream]:
+    """One shuffled batch stream per non-empty task, each with its own RNG, sharded by rank."""
+    return {t: BatchStream(len(d), cfg.batch_size_of(t), np.random.default_rng([seed, i]),
+                           dist_ctx.rank, dist_ctx.world_size,
+                           lengths=d.bucket_keys() if cfg.length_bucketing else None)
+            for i, (t, d) in enumerate(train_sets.items()) if len(d) > 0}
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """``train.schedule`` over the run's optimizer steps (batch-steps / accumulation)."""
+    per_epoch = math.ceil(steps_per_epoch / cfg.grad_accum_steps)
+    total = per_epoch * cfg.epochs
+    return build_scheduler(cfg.schedule, opt, ScheduleContext(
+        total, per_epoch, math.ceil(cfg.warmup_ratio * total), cfg.lr_decay))
+
+
+def build(model: MultitaskModel, train_sets: dict[str, TaskData], *, cfg: TrainConfig,
+          loss_cfg: LossConfig, sampler: str, seed: int, pad_id: int, precision: Precision,
+          device: torch.device, dist_ctx: dist.DistContext
+          ) -> tuple[TrainState, Step, TaskPlan]:
+    """The run's parts, each RNG seeded from ``seed``: the state a checkpoint restores, the
+    optimizer step and the task plan. Rank 0's weights are broadcast to the other ranks."""
     rng = np.random.default_rng(seed)
     aux_rng = np.random.default_rng([seed, 1_000_003])  # pcgrad's task order
-    world = dist_ctx.world_size
-    streams = {t: BatchStream(len(d), cfg.batch_size_of(t), np.random.default_rng([seed, i]),
-                              dist_ctx.rank, world,
-                              lengths=d.bucket_keys() if cfg.length_bucketing else None)
-               for i, (t, d) in enumerate(train_sets.items()) if len(d) > 0}
-    generators = {"sampler": rng, "aux": aux_rng,
-                  **{f"stream/{t}": s.rng for t, s in streams.items()}}
-    sampler = SAMPLERS[sampler_name]()
+    streams = make_streams(train_sets, cfg, seed, dist_ctx)
     sizes = {t: len(train_sets[t]) for t in streams}
-    batches = {t: num_batches(n, cfg.batch_size_of(t) * world) for t, n in sizes.items()}
-
-    def context(epoch: int) -> SamplerContext:
-        return SamplerContext(sizes, batches, epoch, cfg.epochs, cfg.sampler_temperature,
-                              cfg.sampler_cap)
-
-    regression = {t: model.tasks[t].type == "regression" for t in streams}
+    plan = TaskPlan(SAMPLERS[sampler](), sizes,
+                    {t: num_batches(n, cfg.batch_size_of(t) * dist_ctx.world_size)
+                     for t, n in sizes.items()}, cfg, rng)
     combiner = build_combiner(loss_cfg.combine, {t: model.tasks[t].type for t in streams},
                               loss_cfg.weights).to(device)
     smart = Smart(loss_cfg.smart, model) if loss_cfg.smart.enabled else None
-    steps_per_epoch = cfg.batches_per_epoch or sampler.natural_steps(context(1))
-    opt_per_epoch = math.ceil(steps_per_epoch / cfg.grad_accum_steps)
-    total = opt_per_epoch * cfg.epochs
     opt = make_optimizer(model, combiner, cfg)
-    sched = build_scheduler(cfg.schedule, opt, ScheduleContext(
-        total, opt_per_epoch, math.ceil(cfg.warmup_ratio * total), cfg.lr_decay))
-    scaler = precision.scaler(device)
+    state = TrainState(
+        model, opt, make_scheduler(opt, cfg, plan.steps_per_epoch), combiner,
+        precision.scaler(device), streams,
+        {"sampler": rng, "aux": aux_rng, **{f"stream/{t}": s.rng for t, s in streams.items()}},
+        teacher=smart.teacher if smart is not None else None)
+    regression = {t: model.tasks[t].type == "regression" for t in streams}
     shared, task_only = split_parameters(model, combiner)
-    trained_params = list(model.parameters()) + list(combiner.parameters())
+    step = Step(state, Batches(train_sets, streams, pad_id, device, regression), precision,
+                smart, shared, task_only, list(model.parameters()) + list(combiner.parameters()),
+                cfg.max_grad_norm, dist_ctx)
     dist.broadcast_parameters(model, dist_ctx)
+    return state, step, plan
 
-    prog = _Progress()
-    best_state: dict[str, torch.Tensor] | None = None
+
+def train_epoch(state: TrainState, step: Step, plan: TaskPlan, log: TrainLog,
+                cfg: TrainConfig, saves: Checkpoints) -> float:
+    """Train the current epoch's plan from where it stands (mid-epoch after a resume),
+    checkpointing every ``train.checkpoint_every`` optimizer steps; returns its seconds."""
+    prog, model = state.progress, state.model
+    apply_freeze(model, model.model_config.freeze, prog.epoch, model.model_config.two_stage_epochs)
+    if prog.plan is None:
+        prog.start_epoch(plan.draw(prog.epoch))
+    tasks = prog.plan
+    assert tasks is not None
+    started = time.perf_counter()
+    log.start_epoch(prog.epoch, cfg.epochs, len(tasks), prog.pos)
+    while prog.pos < len(tasks):
+        chunk = tasks[prog.pos : prog.pos + cfg.grad_accum_steps]
+        losses, rows = step(chunk)
+        log.add(losses)
+        prog.seen += rows
+        prog.pos += len(chunk)
+        prog.step += 1
+        log.after_step(prog, len(chunk), state.scheduler.get_last_lr()[0])
+        if cfg.checkpoint_every and prog.step % cfg.checkpoint_every == 0 and prog.pos < len(tasks):
+            log.flush(prog)
+            saves.save(state)
+    log.end_epoch(prog)
+    return time.perf_counter() - started
+
+
+def end_epoch(state: TrainState, score: Callable[[], dict[str, Any]], plan: TaskPlan,
+              log: TrainLog, cfg: TrainConfig, train_seconds: float = 0.0) -> bool:
+    """Score the dev sets, record and log the epoch, keep the weights if it is the best so
+    far, and move on; returns whether early stopping ends training here. ``train_seconds``
+    (the steps' seconds so far in this process; a resumed run restarts the count) goes into
+    the record, so the history is a dev curve against training time."""
+    prog = state.progress
+    record = {"epoch": prog.epoch, "step": prog.step, "train_seconds": round(train_seconds, 1),
+              "dev": score(),
+              "train_loss": {t: float(np.mean(v)) for t, v in prog.losses.items() if v},
+              "sampler_p": plan.probabilities(prog.epoch)}
+    log.epoch(record)
+    end = prog.close_epoch(record, cfg.early_stopping_patience, cfg.epochs)
+    if end.improved:
+        state.keep_best()
+    if end.stopped:
+        log.early_stop(cfg.early_stopping_patience)
+    return end.stopped
+
+
+def score_initial_model(state: TrainState, score: Callable[[], dict[str, Any]],
+                        log: TrainLog) -> None:
+    """The zero-shot reference (``train.epochs: 0``): no step; the initial model (heads
+    fitted on frozen features, see model/head_init.py) is scored and kept as "epoch 0"."""
+    dev = score()
+    state.progress.record_initial(dev)
+    state.keep_best()
+    log.initial(dev)
+
+
+def score_dev(model: MultitaskModel, sets: dict[str, TaskData], batch_size: int, pad_id: int,
+              device: torch.device, in_overall: set[str], precision: Precision
+              ) -> dict[str, Any]:
+    """:func:`evaluate_sets`, then back to train mode for the next epoch."""
+    dev = evaluate_sets(model, sets, batch_size, pad_id, device, in_overall, precision)
+    model.train()
+    return dev
+
+
+def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[str, TaskData],
+        *, cfg: TrainConfig, sampler: str, seed: int, pad_id: int, in_overall: set[str],
+        live: Any | None = None, eval_batch_size: int = 128, loss_cfg: LossConfig | None = None,
+        checkpoint_dir: Path | None = None, fingerprint: str = "",
+        dist_ctx: dist.DistContext = dist.SINGLE) -> FitResult:
+    """Train ``model`` in place; on return it holds the weights of the best dev epoch.
+
+    ``sampler`` names the task sampler, ``pad_id`` the tokenizer's padding id, ``in_overall``
+    the tasks whose dev scores make ``overall``. With ``checkpoint_dir`` and
+    ``train.resume: auto``, a checkpoint of the same ``fingerprint`` is resumed.
+    """
+    device = dist.device_for(dist_ctx, select_device(cfg.device))
+    precision = resolve_precision(cfg.precision, device)
+    prepare_model(model, cfg, device, seed)
+    state, step, plan = build(model, train_sets, cfg=cfg, loss_cfg=loss_cfg or LossConfig(),
+                              sampler=sampler, seed=seed, pad_id=pad_id, precision=precision,
+                              device=device, dist_ctx=dist_ctx)
     result = FitResult(best_epoch=0, best_dev={}, precision=precision.name)
     if checkpoint_dir is not None and cfg.resume == "auto":
-        found = ckpt.latest(checkpoint_dir, fingerprint)
-        if found is not None:
-            weights, state = ckpt.load(found)
-            model.load_state_dict(weights["model"])
-            best_state = weights.get("best")
-            if smart is not None and smart.teacher is not None:
-                smart.teacher.load_state_dict(weights["teacher"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            combiner.load_state_dict(state["combiner"])
-            if scaler is not None:
-                scaler.load_state_dict(state["scaler"])
-            for t, s in streams.items():
-                s.load_state_dict(state["streams"][t])
-            prog = _Progress(**state["progress"])
-            ckpt.set_rng_state(state["rng"], generators)
-            result.resumed_from = str(found)
-
-    def save_checkpoint() -> None:
-        if checkpoint_dir is None or not dist_ctx.is_main:
-            return
-        weights = {"model": model.state_dict()}
-        if best_state is not None:
-            weights["best"] = best_state
-        if smart is not None and smart.teacher is not None:
-            weights["teacher"] = smart.teacher.state_dict()
-        ckpt.save(checkpoint_dir, prog.step, weights, {
-            "fingerprint": fingerprint,
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "combiner": combiner.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else {},
-            "streams": {t: s.state_dict() for t, s in streams.items()},
-            "progress": prog.as_dict(), "rng": ckpt.rng_state(generators)})
-
+        found = state.resume(checkpoint_dir, fingerprint)
+        result.resumed_from = str(found) if found is not None else None
+    saves = Checkpoints(checkpoint_dir if dist_ctx.is_main else None, fingerprint)
+    log = TrainLog(live, dist_ctx.is_main, cfg.log_every)
+    score = functools.partial(score_dev, model, dev_sets, eval_batch_size, pad_id, device,
+                              in_overall, precision)
     start = time.perf_counter()
-    pending: list[tuple[str, torch.Tensor]] = []
-    if cfg.epochs == 0 and prog.best is None:
-        # The zero-shot reference: no step; the initial model (heads fitted on frozen
-        # features, see model/head_init.py) is scored and kept as "epoch 0".
-        dev = evaluate_sets(model, dev_sets, eval_batch_size, pad_id, device, in_overall,
-                            precision)
-        model.train()
-        prog.history.append({"epoch": 0, "step": 0, "dev": dev, "train_loss": {},
-                             "sampler_p": {}})
-        prog.best, prog.best_epoch = dev, 0
-        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        if dist_ctx.is_main:
-            tqdm.write(f"epoch 0 (no training): dev overall {dev['overall']:.4f}")
-        if live is not None:
-            log_dev(live, dev, {}, 0)
+    if cfg.epochs == 0 and state.progress.best is None:
+        score_initial_model(state, score, log)
+    while state.progress.epoch <= cfg.epochs:
+        result.train_seconds += train_epoch(state, step, plan, log, cfg, saves)
+        result.stopped_early |= end_epoch(state, score, plan, log, cfg, result.train_seconds)
+        saves.save(state)
+    return finish(state, result, start)
 
-    def flush() -> None:
-        for t, value in pending:
-            prog.losses.setdefault(t, []).append(float(value))
-        pending.clear()
 
-    while prog.epoch <= cfg.epochs:
-        epoch = prog.epoch
-        ctx = context(epoch)
-        apply_freeze(model, model.model_config.freeze, epoch, model.model_config.two_stage_epochs)
-        if prog.plan is None:
-            prog.plan = sampler.schedule(ctx, steps_per_epoch, rng)
-            prog.pos, prog.seen, prog.losses = 0, 0, {}
-        plan = prog.plan
-        epoch_start = time.perf_counter()
-        bar = tqdm(total=len(plan), initial=prog.pos, desc=f"epoch {epoch}/{cfg.epochs}",
-                   unit="step", leave=False, mininterval=2.0, disable=not dist_ctx.is_main)
-        while prog.pos < len(plan):
-            chunk = plan[prog.pos : prog.pos + cfg.grad_accum_steps]
-            opt.zero_grad(set_to_none=True)
-            back = BackwardContext(shared, task_only, 1 / len(chunk), scaler, aux_rng)
-            for sampled in chunk:
-                step_losses: dict[str, torch.Tensor] = {}
-                for task in combiner.step_tasks(sampled):
-                    idx = next(streams[task])
-                    batch = {k: v.to(device, non_blocking=True) for k, v in
-                             collate(train_sets[task], idx, pad_id, regression[task]).items()}
-                    with precision.autocast(device):
-                        out = model(task, batch)
-                        loss = output_loss(regression[task], out, batch["labels"])
-                        if smart is not None:
-                            loss = loss + smart.penalty(model, task, batch, out)
-                    step_losses[task] = loss
-                    prog.seen += len(idx)
-                # A parameter-free head on a frozen encoder without adapters has nothing to
-                # train in this stage: its loss is logged, its backward skipped.
-                trainable = {t: v for t, v in step_losses.items() if v.requires_grad}
-                if trainable:
-                    combiner.backward(trainable, back)
-                pending.extend((t, v.detach()) for t, v in step_losses.items())
-            dist.average_gradients(trained_params, dist_ctx)
-            if scaler is not None:
-                scaler.unscale_(opt)
-            if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(trained_params, cfg.max_grad_norm)
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            sched.step()
-            if smart is not None:
-                smart.update_teacher(model)
-            prog.pos += len(chunk)
-            prog.step += 1
-            bar.update(len(chunk))
-            if prog.step % cfg.log_every == 0:  # one host sync per logging interval
-                flush()
-                rate = prog.seen / max(bar.format_dict["elapsed"], 1e-9)
-                bar.set_postfix(ex_s=f"{rate:.0f}", refresh=False)
-                if live is not None:
-                    for t, v in prog.losses.items():
-                        live.log_metric(f"train/loss/{t}", float(np.mean(v[-cfg.log_every:])))
-                    live.log_metric("train/lr", sched.get_last_lr()[0])
-                    live.next_step()
-            if (cfg.checkpoint_every and prog.step % cfg.checkpoint_every == 0
-                    and prog.pos < len(plan)):
-                flush()
-                save_checkpoint()
-        bar.close()
-        flush()
-        result.train_seconds += time.perf_counter() - epoch_start
-        dev = evaluate_sets(model, dev_sets, eval_batch_size, pad_id, device, in_overall,
-                            precision)
-        model.train()
-        probs = sampler.probabilities(ctx)
-        record = {"epoch": epoch, "step": prog.step, "dev": dev,
-                  # steps' seconds so far in this process (a resumed run restarts the count)
-                  "train_seconds": round(result.train_seconds, 1),
-                  "train_loss": {t: float(np.mean(v)) for t, v in prog.losses.items() if v},
-                  "sampler_p": probs}
-        prog.history.append(record)
-        if dist_ctx.is_main:
-            tqdm.write(f"epoch {epoch}: dev overall {dev['overall']:.4f} "
-                       + " ".join(f"{t}={v:.3f}" for t, v in record["train_loss"].items()))
-        if live is not None:
-            log_dev(live, dev, probs, epoch)
-        if prog.best is None or dev["overall"] > prog.best["overall"]:
-            prog.best, prog.best_epoch, prog.bad_epochs = dev, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            prog.bad_epochs += 1
-        prog.epoch, prog.plan, prog.pos = epoch + 1, None, 0
-        patience = cfg.early_stopping_patience
-        if patience is not None and prog.bad_epochs >= patience and prog.epoch <= cfg.epochs:
-            result.stopped_early = True
-            if dist_ctx.is_main:
-                tqdm.write(f"early stop: no better dev overall for {patience} epoch(s)")
-            prog.epoch = cfg.epochs + 1
-        save_checkpoint()
-    assert prog.best is not None and best_state is not None
-    model.load_state_dict(best_state)
+def finish(state: TrainState, result: FitResult, start: float) -> FitResult:
+    """Load the best epoch's weights into the model and fill in the result."""
+    prog = state.progress
+    assert prog.best is not None and state.best is not None
+    state.model.load_state_dict(state.best)
     result.best_epoch = prog.best_epoch
     result.best_dev = copy.deepcopy(prog.best)
     result.history = prog.history

@@ -143,8 +143,9 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
                     resume=resuming)
                if ctx.is_main else contextlib.nullcontext())
     with live_cm as live:
-        result = fit(model, train_sets, dev_sets, params.train, params.sampler, params.seed,
-                     int(meta["pad_token_id"]), in_overall, live,
+        result = fit(model, train_sets, dev_sets, cfg=params.train, sampler=params.sampler,
+                     seed=params.seed, pad_id=int(meta["pad_token_id"]),
+                     in_overall=in_overall, live=live,
                      eval_batch_size=params.train.eval_batch_size, loss_cfg=params.loss,
                      checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, dist_ctx=ctx)
         if live is not None:

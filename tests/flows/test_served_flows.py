@@ -186,19 +186,13 @@ def test_form_rejects_unknown_sampler(served):
 
 
 def test_prefect_ui_shows_deployment_and_run(served, prefect_server, tmp_path):
-    """Acceptance 4: headless Chromium renders the deployments and a completed run."""
+    """Acceptance 4: headless Chromium renders the deployments and a completed run (its own:
+    a no-op `repro` of the built project, so the test needs no other test to have run)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium not installed")
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
-    from prefect.client.schemas.filters import FlowRunFilterStateType as StateType
-    from prefect.client.schemas.objects import StateType as T
-
-    with get_client(sync_client=True) as client:
-        done = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=StateType(any_=[T.COMPLETED]))), limit=1)
-    assert done, "run test_experiment_from_the_api first (same module)"
+    done = trigger("repro/nightly", {}, timeout=300)
+    assert done.state.is_completed(), done.state.message
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run",
              "--virtual-time-budget=15000", "--window-size=1400,1000",
@@ -212,9 +206,9 @@ def test_prefect_ui_shows_deployment_and_run(served, prefect_server, tmp_path):
     deployments = chrome("--dump-dom", f"{prefect_server.url}/deployments")
     for name in ("ablation", "nightly", "weekly", "experiment", "sweep"):
         assert re.search(rf">\s*{name}\s*<", deployments), name
-    run_url = f"{prefect_server.url}/runs/flow-run/{done[0].id}"
+    run_url = f"{prefect_server.url}/runs/flow-run/{done.id}"
     page = chrome("--dump-dom", run_url)
-    assert done[0].name in page and "Completed" in page
+    assert done.name in page and "Completed" in page
     shots = Path(os.environ.get("MTB_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     for name, url in (("prefect-ui-deployments.png", f"{prefect_server.url}/deployments"),

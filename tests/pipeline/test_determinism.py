@@ -95,8 +95,8 @@ def test_fit_applies_the_param(monkeypatch):
 
     monkeypatch.setattr(loop, "configure_determinism", spy)
     cfg = micro_cfg(epochs=1, batches_per_epoch=1, deterministic=False)
-    loop.fit(micro_model(), micro_data(), micro_data(16, 1), cfg, "proportional", 0, 0,
-             {"single", "pair", "reg"}, loss_cfg=LossConfig())
+    loop.fit(micro_model(), micro_data(), micro_data(16, 1), cfg=cfg, sampler="proportional",
+             seed=0, pad_id=0, in_overall={"single", "pair", "reg"}, loss_cfg=LossConfig())
     assert seen == [("cpu", False)]
 
 
@@ -111,8 +111,8 @@ def test_two_cuda_trainings_match_with_deterministic_on(restore_torch_flags):
     for _ in range(2):
         model = micro_model()
         cfg = micro_cfg(epochs=1, batches_per_epoch=6, device="cuda", deterministic=True)
-        loop.fit(model, micro_data(), micro_data(16, 1), cfg, "proportional", 0, 0,
-                 {"single", "pair", "reg"}, loss_cfg=LossConfig())
+        loop.fit(model, micro_data(), micro_data(16, 1), cfg=cfg, sampler="proportional",
+                 seed=0, pad_id=0, in_overall={"single", "pair", "reg"}, loss_cfg=LossConfig())
         weights.append({k: v.detach().cpu() for k, v in model.state_dict().items()})
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k

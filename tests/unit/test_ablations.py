@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+import yaml
 
 from pipeline.ablation_form import AblationError, apply_overrides
 from pipeline.ablation_table import SeedRun, collect, render, verdict
@@ -37,13 +40,39 @@ def test_params_yaml_covers_the_four_reports():
     assert {"cpu-small", "cpu-long", "gpu-full"} <= set(declared_budgets(raw))
 
 
+def _dotted(tree: dict[str, Any], key: str) -> Any:
+    """The value at ``key``; a disabled task is left out of the params, so its
+    ``tasks.<name>.enabled`` reads False."""
+    parts = key.split(".")
+    if parts[0] == "tasks" and parts[1] not in tree["tasks"]:
+        assert parts[2:] == ["enabled"], key
+        return False
+    for part in parts:
+        tree = tree[part]
+    return tree
+
+
 def test_every_ablation_is_valid_under_every_budget(tmp_path):
+    """Under every budget (and none) each ablation's overrides validate, the params the
+    stages would read hold every override with the ablation's own changes winning over the
+    budget's, and every ablation trains something else than the baseline unless the budget
+    already makes its changes."""
     raw = default_params_dict()
+    specs = declared_ablations(raw)
     for budget in [None, *declared_budgets(raw)]:
-        for name in declared_ablations(raw):
-            overrides = expand(raw, name, budget, tmp_path)
-            params = parse_params(apply_overrides(raw, overrides))
-            assert params.train.epochs >= (0 if name == "zero-shot" else 1), (name, budget)
+        runs = {name: parse_params(apply_overrides(raw, expand(raw, name, budget, tmp_path)))
+                .model_dump(mode="json") for name in specs}
+        for name, spec in specs.items():
+            params, where = runs[name], (name, budget)
+            for key, value in expand(raw, name, budget, tmp_path).items():
+                assert _dotted(params, key) == yaml.safe_load(value), (*where, key)
+            for key, value in spec.changes.items():
+                assert _dotted(params, key) == value, (*where, key)
+            # Only an ablation whose every change the budget already makes (the baseline;
+            # amp under gpu-full, which trains in bf16 anyway) may equal the baseline.
+            same = all(_dotted(runs["baseline"], k) == v for k, v in spec.changes.items())
+            assert (params == runs["baseline"]) == same, where
+        assert runs["zero-shot"]["train"]["epochs"] == 0
 
 
 def test_the_leaderboard_preset_validates_and_predicts_test():

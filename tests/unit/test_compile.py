@@ -26,8 +26,8 @@ def test_compile_trains_tiny_random_on_cpu_with_unchanged_parameter_names():
     names = list(model.state_dict())
     before = weights(model)
     res = fit(model, micro_data(), micro_data(16, 1),
-              micro_cfg(compile=True, batches_per_epoch=3), "round_robin", 0, 0,
-              {"single", "pair", "reg"})
+              cfg=micro_cfg(compile=True, batches_per_epoch=3), sampler="round_robin", seed=0,
+              pad_id=0, in_overall={"single", "pair", "reg"})
     assert res.steps == 3
     assert list(model.state_dict()) == names  # checkpoints and saved weights keep their keys
     after = weights(model)

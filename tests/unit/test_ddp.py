@@ -31,8 +31,9 @@ def _worker(out: Path) -> None:
 
     loop.collate = spy
     model = micro_model(seed=ctx.rank)  # different inits: rank 0's weights are broadcast
-    loop.fit(model, micro_data(), micro_data(16, 1), micro_cfg(batches_per_epoch=4),
-             "round_robin", 0, 0, {"single", "pair", "reg"}, dist_ctx=ctx)
+    loop.fit(model, micro_data(), micro_data(16, 1), cfg=micro_cfg(batches_per_epoch=4),
+             sampler="round_robin", seed=0, pad_id=0, in_overall={"single", "pair", "reg"},
+             dist_ctx=ctx)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
               str(out / f"rank{ctx.rank}.safetensors"))
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(seen))
@@ -68,9 +69,10 @@ def _fit_once(out: Path, batch_size: int) -> None:
     model = micro_model(seed=0, dropout=0.0)  # dropout masks would differ per process
     # round_robin over 3 tasks, one task per step: each head is unused in 2 of 3 steps.
     loop.fit(model, micro_data(), micro_data(16, 1),
-             micro_cfg(batch_size=batch_size, batches_per_epoch=9, precision="fp32",
-                       weight_decay=0.1, warmup_ratio=0.0, schedule="constant"),
-             "round_robin", 0, 0, {"single", "pair", "reg"}, dist_ctx=ctx)
+             cfg=micro_cfg(batch_size=batch_size, batches_per_epoch=9, precision="fp32",
+                           weight_decay=0.1, warmup_ratio=0.0, schedule="constant"),
+             sampler="round_robin", seed=0, pad_id=0, in_overall={"single", "pair", "reg"},
+             dist_ctx=ctx)
     if ctx.is_main:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()},
                   str(out / f"world{ctx.world_size}.safetensors"))

@@ -141,8 +141,8 @@ def test_zero_epochs_scores_the_initial_model_and_trains_nothing(zero_shot):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     dev = {t: d["dev"][1] for t, d in data.items()}
     result = fit(model, {t: d["train"][1] for t, d in data.items()}, dev,
-                 TrainConfig(epochs=0, device="cpu", precision="fp32"), "round_robin", 0, pad,
-                 set(TASKS))
+                 cfg=TrainConfig(epochs=0, device="cpu", precision="fp32"),
+                 sampler="round_robin", seed=0, pad_id=pad, in_overall=set(TASKS))
     assert result.steps == 0 and result.best_epoch == 0
     assert [h["epoch"] for h in result.history] == [0]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

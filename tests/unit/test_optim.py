@@ -23,8 +23,8 @@ def test_schedules_after_warmup():
 
 
 def _fit(**kw):
-    return fit(micro_model(), micro_data(), micro_data(16, 1), micro_cfg(**kw), "round_robin",
-               0, 0, IN_OVERALL)
+    return fit(micro_model(), micro_data(), micro_data(16, 1), cfg=micro_cfg(**kw),
+               sampler="round_robin", seed=0, pad_id=0, in_overall=IN_OVERALL)
 
 
 def test_gradient_accumulation_counts_optimizer_steps():

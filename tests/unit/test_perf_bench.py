@@ -8,6 +8,7 @@ and the results render with every acceptance line.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,10 +116,21 @@ def test_results_render_every_acceptance_line():
     assert "`train.precision: auto` = bf16" in text and "in fp32 30 ex/s, 1.5x naive" in text
 
 
-def test_render_rewrites_the_section_from_recorded_figures(tmp_path: Path, monkeypatch):
-    figures = {"date": "d", "commit": "c", "machine": "m", "torch": "2", "torch_threads": 1,
-               "command": "python -m benchmarks.perf"}
-    (tmp_path / "r.json").write_text(__import__("json").dumps(figures))
+def test_render_rewrites_the_section_from_recorded_figures(tmp_path: Path):
+    figures = {"date": "2026-02-03 04:05 UTC", "commit": "fresh42", "machine": "test-box",
+               "torch": "9.9", "torch_threads": 3, "command": "python -m benchmarks.perf --quick"}
+    (tmp_path / "r.json").write_text(json.dumps(figures))
     out = tmp_path / "results.md"
-    perf.main(["--render", "--json", str(tmp_path / "r.json"), "--out", str(out)])
-    assert "<!-- section: perf -->" in out.read_text()
+    other = "<!-- section: mlm -->\nMLM figures, untouched\n<!-- /section: mlm -->\n"
+    out.write_text("# Benchmark results\n\n<!-- section: perf -->\n- date: 2025-01-01; commit "
+                   "stale01\n- machine: old-box\n<!-- /section: perf -->\n\n" + other)
+    assert perf.main(["--render", "--json", str(tmp_path / "r.json"), "--out", str(out)]) \
+        == figures
+    text = out.read_text()
+    section = text.split("<!-- section: perf -->\n", 1)[1].split("<!-- /section: perf -->")[0]
+    for recorded in ("2026-02-03 04:05 UTC", "commit fresh42", "test-box", "torch 9.9",
+                     "3 threads", "`python -m benchmarks.perf --quick`"):
+        assert recorded in section, recorded
+    assert "stale01" not in text and "old-box" not in text  # the old figures are gone
+    assert text.count("<!-- section: perf -->") == 1 and text.endswith(other)
+    assert text.startswith("# Benchmark results\n\n<!-- section: perf -->\n## Performance")

@@ -29,17 +29,41 @@ def test_auto_follows_the_cpus_bf16_hardware(monkeypatch, amx, expected):
     assert resolve_precision("bf16", CPU).name == "bf16"
 
 
-def test_auto_on_this_machine_matches_its_capabilities():
-    has = bool(torch.cpu.get_capabilities().get("amx_bf16"))
-    assert resolve_precision("auto", CPU).dtype == (torch.bfloat16 if has else None)
+@pytest.mark.parametrize("available,supported,expected", [
+    (True, True, "bf16"), (True, False, "fp32"), (False, True, "fp32"), (False, False, "fp32")])
+def test_auto_on_cuda_needs_a_gpu_that_supports_bf16(monkeypatch, available, supported,
+                                                     expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})  # not asked
+    assert resolve_precision("auto", torch.device("cuda")).name == expected
+    assert resolve_precision("fp16", torch.device("cuda")).name == "fp16"  # allowed on CUDA
+
+
+def test_auto_elsewhere_and_without_the_amx_flag_is_fp32(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})
+    assert resolve_precision("auto", torch.device("meta")).name == "fp32"  # neither CPU nor CUDA
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    assert resolve_precision("auto", CPU).name == "fp32"  # emulated bf16 is slower than fp32
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads Linux's CPU flags")
+def test_auto_on_this_cpu_follows_the_kernels_amx_bf16_flag():
+    """An independent witness of the hardware: the flags the Linux kernel reports."""
+    flags = {f for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+    expected = "bf16" if "amx_bf16" in flags else "fp32"
+    assert resolve_precision("auto", CPU).name == expected
 
 
 @pytest.mark.parametrize("name", ["bf16", "fp32"])
 def test_fit_records_the_resolved_precision(monkeypatch, name):
     monkeypatch.setattr(prec, "native_bf16", lambda device: name == "bf16")
     res = fit(micro_model(), micro_data(), micro_data(16, 1),
-              micro_cfg(batches_per_epoch=2, precision="auto"), "round_robin", 0, 0,
-              {"single", "pair", "reg"})
+              cfg=micro_cfg(batches_per_epoch=2, precision="auto"), sampler="round_robin",
+              seed=0, pad_id=0, in_overall={"single", "pair", "reg"})
     assert res.precision == name
 
 

@@ -40,8 +40,8 @@ def collate(*a, **k):
 loop.collate = collate
 model = micro_model()
 result = loop.fit(model, micro_data(), micro_data(16, 1),
-         micro_cfg(epochs=2, batches_per_epoch=8, checkpoint_every=3, sampler_cap=2),
-         "proportional", 0, 0, {"single", "pair", "reg"},
+         cfg=micro_cfg(epochs=2, batches_per_epoch=8, checkpoint_every=3, sampler_cap=2),
+         sampler="proportional", seed=0, pad_id=0, in_overall={"single", "pair", "reg"},
          loss_cfg=LossConfig(combine="sampled", smart={"enabled": True, "eps": 1e-3}),
          checkpoint_dir=ckpt, fingerprint="test")
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
@@ -91,8 +91,9 @@ def test_changed_code_is_not_resumed_and_the_log_says_why(tmp_path, capsys):
     meta, sizes = {"pad_token_id": 0}, {"single": 48, "pair": 56, "reg": 64}
     before = run_fingerprint(params, meta, sizes, code_root=code)
     checkpoints = tmp_path / "checkpoints"
-    loop.fit(micro_model(), micro_data(), micro_data(16, 1), micro_cfg(batches_per_epoch=2),
-             "round_robin", 0, 0, {"single"}, checkpoint_dir=checkpoints, fingerprint=before)
+    loop.fit(micro_model(), micro_data(), micro_data(16, 1), cfg=micro_cfg(batches_per_epoch=2),
+             sampler="round_robin", seed=0, pad_id=0, in_overall={"single"},
+             checkpoint_dir=checkpoints, fingerprint=before)
     assert will_resume(checkpoints, before, "auto")  # same code and params: resumed
 
     loop_py = code / "train" / "loop.py"
@@ -103,6 +104,7 @@ def test_changed_code_is_not_resumed_and_the_log_says_why(tmp_path, capsys):
     assert f"not resuming {sorted(checkpoints.glob('step-*'))[-1]}" in err
     assert "the pipeline/ code changed" in err and "params or data" not in err
     result = loop.fit(micro_model(), micro_data(), micro_data(16, 1),
-                      micro_cfg(batches_per_epoch=2), "round_robin", 0, 0, {"single"},
-                      checkpoint_dir=checkpoints, fingerprint=after)
+                      cfg=micro_cfg(batches_per_epoch=2), sampler="round_robin", seed=0,
+                      pad_id=0, in_overall={"single"}, checkpoint_dir=checkpoints,
+                      fingerprint=after)
     assert result.resumed_from is None and result.steps == 2
