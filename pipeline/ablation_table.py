@@ -253,6 +253,19 @@ def _agreement_section(tally: dict[str, list[str]], comparisons: dict[str, Compa
     return lines
 
 
+def _missing_section(specs: Mapping[str, Any], comparisons: Mapping[str, Comparison],
+                     budget: str) -> list[str]:
+    """The declared ablations with no experiment under this budget, and how to run them."""
+    missing = [n for n in specs if n != BASELINE and n not in comparisons]
+    if not missing:
+        return []
+    return ["", f"## Not run under `{budget}` ({len(missing)} of {len(specs) - 1})", "",
+            ", ".join(f"`{n}`" for n in missing) + ".", "",
+            f"Run them with `python -m pipeline ablate {' '.join(missing)} --budget {budget}"
+            " --seeds 3`, then render this table again (runs already made are served from"
+            " DVC's cache)."]
+
+
 def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = None,
            resamples: int = RESAMPLES) -> Table:
     """The markdown table, with every ablation's interval rows."""
@@ -272,7 +285,8 @@ def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = N
              _floor_line(comparisons.get(FLOOR), budget),
              *sections,
              *_per_task_section(by_report, comparisons),
-             *_agreement_section(tally, comparisons, budget)]
+             *_agreement_section(tally, comparisons, budget),
+             *_missing_section(specs, comparisons, budget)]
     return Table("\n".join(lines) + "\n", len(comparisons), rows)
 
 

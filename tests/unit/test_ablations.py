@@ -232,6 +232,12 @@ def test_table_shows_the_zero_shot_floor_and_who_falls_below_it():
     assert "Baseline BELOW it on para." in text
     text = render(_runs({"baseline": base}), raw, "cpu-small", resamples=200).markdown
     assert "Zero-shot floor: not run" in text
+    declared = [n for n in raw["ablations"] if n != "baseline"]
+    missing = text.split("## Not run under `cpu-small` (")[1]
+    assert missing.startswith(f"{len(declared)} of {len(declared)})")
+    assert all(f"`{n}`" in missing for n in declared)
+    ran = render(runs, raw, "cpu-small", resamples=200).markdown.split("## Not run")[1]
+    assert "`anneal`" not in ran and "`zero-shot`" not in ran and "`pal`" in ran
 
 
 def test_table_with_seeds_lists_the_baseline_spread():
