@@ -161,8 +161,8 @@ def run_peers(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     import torch
 
     from benchmarks.peer_runs import PeerSettings, ProbeSamples, run_st_peer, run_trainer_peer
-    from pipeline.best_run import machine
     from pipeline.config import EncoderConfig
+    from pipeline.machine import machine_facts
     from pipeline.model.encoder import resolve_encoder
 
     if args.threads:
@@ -193,7 +193,7 @@ def run_peers(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     return {
         "command": " ".join(["python -m benchmarks.peers", *map(shlex.quote, argv)]).strip(),
         "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "machine": machine(),
+        "machine": machine_facts(),
         "data": {"source": source, "rows": {t: {sp: len(data[t][sp]["label"])
                                                 for sp in ("train", "dev")} for t in TASKS},
                  "curve_dev_rows": {t: len(dev[t]["subset"]["label"]) for t in TASKS},
@@ -211,7 +211,8 @@ def render_markdown(record: dict[str, Any], entries: list[dict[str, Any]]) -> st
             for k in ("curve_dev_rows", "final_dev_rows")}
     lines = [
         "# Time to quality: this project against the peers a CS224N user would pick", "",
-        f"Written by `{record['command']}` on {record['date']}; {m['cpu']}, {m['cores']} cores, "
+        f"Written by `{record['command']}` on {record['date']}; {m['cpu_model']}, "
+        f"{m['cpus_usable']} cores, "
         f"torch {m['torch']} ({m['torch_threads']} threads), encoder {record['encoder']}, fp32.",
         "",
         "Seconds are training seconds (the training loop, dev scoring excluded), at the first "

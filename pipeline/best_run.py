@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UserError
 from pipeline.io import read_json, write_json
+from pipeline.machine import machine_facts
 from pipeline.run_summary import PRIMARY, count_ids
 
 METRICS = Path("results/eval/metrics.json")
@@ -51,24 +50,6 @@ def dev_curve(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"epoch": h["epoch"], "step": h.get("step", 0),
              "train_seconds": h.get("train_seconds", 0.0),
              "dev": primary_scores(h["dev"])} for h in summary.get("history", [])]
-
-
-def machine() -> dict[str, Any]:
-    """Facts about this machine, measured here (not written by hand)."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__}
 
 
 def git_commit(project: Path) -> dict[str, Any]:
@@ -115,7 +96,7 @@ def build_record(project: Path, budget: str, experiment: str, command: str,
         "command": command, "overrides": overrides,
         **git_commit(project),
         "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "machine": {**machine(), "precision": summary.get("precision")},
+        "machine": {**machine_facts(), "precision": summary.get("precision")},
         "dev": primary_scores(metrics),
         "dev_metrics": {t: m for t, m in metrics.items() if isinstance(m, dict)},
         "train_step_seconds": curve_seconds(summary),

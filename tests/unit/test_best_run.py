@@ -55,7 +55,7 @@ def test_record_holds_the_runs_scores_time_commit_and_test_files(tmp_path):
     body = (root / "predictions/sst-test-output.csv").read_bytes()
     assert rec["test_predictions"] == [{"path": "predictions/sst-test-output.csv", "ids": 2,
                                         "sha256": hashlib.sha256(body).hexdigest()}]
-    assert rec["machine"]["precision"] == "fp32" and rec["machine"]["cores"] >= 1
+    assert rec["machine"]["precision"] == "fp32" and rec["machine"]["cpus_usable"] >= 1
 
 
 def test_an_edited_tracked_file_is_listed_so_the_record_is_not_passed_off_as_head(tmp_path):
