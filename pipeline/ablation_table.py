@@ -126,6 +126,11 @@ def _seconds(runs: Mapping[int, SeedRun]) -> str:
     return f"{sum(values) / len(values):.0f}" if values else ""
 
 
+def _baseline_overall(runs: Mapping[int, SeedRun], overall_tasks: list[str]) -> float | None:
+    spread = seed_spread({s: r.dev for s, r in runs.items()}, overall_tasks).get("overall")
+    return spread.mean if spread is not None else None
+
+
 def _spread_line(runs: Mapping[int, SeedRun], overall_tasks: list[str]) -> str:
     spread = seed_spread({s: r.dev for s, r in runs.items()}, overall_tasks)
     seeds = ", ".join(str(s) for s in sorted(runs))
@@ -237,13 +242,13 @@ def _per_task_section(by_report: dict[str, list[str]],
 
 
 def _agreement_section(tally: dict[str, list[str]], comparisons: dict[str, Comparison],
-                       budget: str) -> list[str]:
-    """How many ablations agree with their reports, and the best mean dev overall."""
+                       budget: str, baseline_overall: float | None) -> list[str]:
+    """How many ablations agree with their reports, and the best mean dev overall (the
+    baseline's over all its seeds, as in the spread line; each ablation's over its own)."""
     lines = ["", "## Agreement with the reports", ""]
     lines += [f"- {kind}: {len(names)} ({', '.join(names)})"
               for kind, names in sorted(tally.items())]
-    base_means = next(iter(comparisons.values())).baseline if comparisons else {}
-    means = {BASELINE: base_means.get("overall")} if base_means else {}
+    means = {BASELINE: baseline_overall}
     means.update({n: c.ablation.get("overall") for n, c in comparisons.items()})
     scored = {n: v for n, v in means.items() if v is not None}
     if scored:
@@ -285,7 +290,8 @@ def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = N
              _floor_line(comparisons.get(FLOOR), budget),
              *sections,
              *_per_task_section(by_report, comparisons),
-             *_agreement_section(tally, comparisons, budget),
+             *_agreement_section(tally, comparisons, budget,
+                                 _baseline_overall(runs[BASELINE], overall_tasks)),
              *_missing_section(specs, comparisons, budget)]
     return Table("\n".join(lines) + "\n", len(comparisons), rows)
 

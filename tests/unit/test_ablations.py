@@ -250,6 +250,16 @@ def test_table_with_seeds_lists_the_baseline_spread():
     assert _line(text, "anneal").split("|")[3].strip() == "3"
 
 
+def test_the_highest_mean_counts_every_baseline_seed():
+    """An ablation run at fewer seeds is not compared with the baseline's mean over only
+    those seeds in the closing line (it is in its own Δ, paired by seed)."""
+    runs = _runs({"baseline": (0.70, 0.70, 1.0)}, seeds=(13, 14, 15))
+    runs["baseline"][13] = SeedRun("baseline-cpu-small-s13", _dev(13, 0.10, 0.70, 1.0))
+    runs.update(_runs({"anneal": (0.40, 0.70, 1.0)}, seeds=(13,)))
+    text = render(runs, default_params_dict(), "cpu-small", resamples=200).markdown
+    assert "Highest mean dev overall under `cpu-small`: `baseline`" in text
+
+
 def test_table_needs_the_baseline_run():
     with pytest.raises(Exception, match="no 'baseline-cpu-small' experiment"):
         render(_runs({"anneal": (0.4, 0.7, 1.0)}), default_params_dict(), "cpu-small")
