@@ -23,7 +23,7 @@ from typing import Any
 from pipeline.errors import UserError
 from pipeline.io import read_json, write_json
 from pipeline.machine import machine_facts
-from pipeline.run_summary import PRIMARY, count_ids
+from pipeline.run_summary import count_ids, primary_metrics
 
 METRICS = Path("results/eval/metrics.json")
 TRAIN_LIVE = Path("results/train/live/metrics.json")
@@ -33,12 +33,7 @@ PREDICTIONS = Path("predictions")
 
 def primary_scores(metrics: dict[str, Any]) -> dict[str, float]:
     """Each task's primary dev metric (accuracy or Pearson r), plus ``overall``."""
-    out: dict[str, float] = {}
-    for task, m in metrics.items():
-        if isinstance(m, dict):
-            name = next((k for k in PRIMARY if k in m), None)
-            if name is not None:
-                out[task] = round(float(m[name]), 4)
+    out = {task: round(value, 4) for task, (_, value) in primary_metrics(metrics).items()}
     if "overall" in metrics:
         out["overall"] = round(float(metrics["overall"]), 4)
     return out

@@ -16,15 +16,22 @@ from pipeline.io import read_json
 PRIMARY = ("accuracy", "pearson")  # classification, regression
 
 
+def primary_metrics(metrics: dict[str, object]) -> dict[str, tuple[str, float]]:
+    """Each task's primary dev metric (accuracy or Pearson r): task -> (name, value)."""
+    out: dict[str, tuple[str, float]] = {}
+    for task, m in metrics.items():
+        if isinstance(m, dict):
+            name = next((k for k in PRIMARY if k in m), None)
+            if name is not None:
+                out[task] = (name, float(m[name]))
+    return out
+
+
 def dev_table(metrics: dict[str, object]) -> list[str]:
     """One line per task (its primary dev metric), then ``overall``."""
     lines = [f"{'task':<10}{'metric':<10}{'dev':>8}"]
-    for task, m in metrics.items():
-        if not isinstance(m, dict):
-            continue
-        name = next((k for k in PRIMARY if k in m), None)
-        if name is not None:
-            lines.append(f"{task:<10}{name:<10}{float(m[name]):>8.4f}")
+    lines += [f"{task:<10}{name:<10}{value:>8.4f}"
+              for task, (name, value) in primary_metrics(metrics).items()]
     if "overall" in metrics:
         lines.append(f"{'overall':<20}{float(metrics['overall']):>8.4f}  "  # type: ignore[arg-type]
                      "(mean of sst acc, para acc, (sts r + 1) / 2)")
