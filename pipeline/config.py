@@ -277,6 +277,9 @@ class SmartConfig(Strict):
 class LossConfig(Strict):
     combine: CombineName = "sampled"
     weights: dict[str, float] = {}  # loss.combine=weighted: per-task weights (missing: 1)
+    # Regression loss: squared error in label units (label) or on the label range rescaled
+    # to [0, 1] (unit: SBERT's CosineSimilarityLoss; 25x smaller on sts' 0-5 range).
+    regression_target: Literal["label", "unit"] = "label"
     smart: SmartConfig = SmartConfig()
 
     @field_validator("combine", mode="before")

@@ -39,7 +39,7 @@ from pipeline.device import select_device
 from pipeline.evaluate import overall_scores, task_metrics
 from pipeline.inference import predict
 from pipeline.model.freeze import apply_freeze, param_groups
-from pipeline.model.multitask import MultitaskModel
+from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train import distributed as dist
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
@@ -51,15 +51,25 @@ from pipeline.train.state import TrainState
 from pipeline.train.train_log import TrainLog
 
 
-def output_loss(regression: bool, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    if regression:
-        return F.mse_loss(out.float(), labels)
-    return F.cross_entropy(out.float(), labels)
+def output_loss(task: TaskSpec, out: torch.Tensor, labels: torch.Tensor,
+                regression_target: str = "label") -> torch.Tensor:
+    """Cross-entropy for classification; squared error for regression, in label units
+    (``regression_target`` "label") or on the label range rescaled to [0, 1] ("unit", as
+    SBERT's CosineSimilarityLoss regresses cos on y/5: 25 times smaller on sts' 0-5 range).
+    "unit" puts sts' loss on the classification tasks' scale in the shared encoder's AdamW
+    moments and gradient clip; measured (README "Training recipe") it did not help sts."""
+    if task.type != "regression":
+        return F.cross_entropy(out.float(), labels)
+    loss = F.mse_loss(out.float(), labels)
+    if regression_target == "unit":
+        loss = loss / (task.max_label - task.min_label) ** 2
+    return loss
 
 
-def task_loss(model: MultitaskModel, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return output_loss(model.tasks[task].type == "regression", model(task, batch),
-                       batch["labels"])
+def task_loss(model: MultitaskModel, task: str, batch: dict[str, torch.Tensor],
+              regression_target: str = "label") -> torch.Tensor:
+    return output_loss(model.tasks[task], model(task, batch), batch["labels"],
+                       regression_target)
 
 
 def evaluate_sets(model: MultitaskModel, sets: dict[str, TaskData], batch_size: int,
@@ -169,6 +179,7 @@ class Step:
     trained: list[torch.nn.Parameter]  # the model's, then the combiner's: averaged, clipped
     max_grad_norm: float | None
     dist_ctx: dist.DistContext
+    regression_target: str = "label"  # loss.regression_target (see output_loss)
 
     def __call__(self, chunk: list[str]) -> tuple[list[tuple[str, torch.Tensor]], int]:
         """Train on ``chunk`` (one sampled task per batch-step); returns the detached task
@@ -201,7 +212,8 @@ class Step:
             batch, n = self.batches.next(task)
             with self.precision.autocast(device):
                 out = model(task, batch)
-                loss = output_loss(self.batches.regression[task], out, batch["labels"])
+                loss = output_loss(model.tasks[task], out, batch["labels"],
+                                   self.regression_target)
                 if self.smart is not None:
                     loss = loss + self.smart.penalty(model, task, batch, out)
             losses[task] = loss
@@ -298,7 +310,7 @@ def build(model: MultitaskModel, train_sets: dict[str, TaskData], *, cfg: TrainC
     shared, task_only = split_parameters(model, combiner)
     step = Step(state, Batches(train_sets, streams, pad_id, device, regression), precision,
                 smart, shared, task_only, list(model.parameters()) + list(combiner.parameters()),
-                cfg.max_grad_norm, dist_ctx)
+                cfg.max_grad_norm, dist_ctx, loss_cfg.regression_target)
     dist.broadcast_parameters(model, dist_ctx)
     return state, step, plan
 

@@ -156,6 +156,6 @@ def test_the_training_step_adds_the_penalty_to_each_task_loss(combine):
     assert list(losses) == tasks and step.smart.calls == len(tasks)
     for task in tasks:
         plain = collate(step.batches.sets[task], next(streams[task]), 0, task == "reg")
-        expected = loop.output_loss(task == "reg", model(task, plain), plain["labels"])
+        expected = loop.output_loss(model.tasks[task], model(task, plain), plain["labels"])
         got, plain_loss = float(losses[task].detach()), float(expected.detach())
         assert got == pytest.approx(plain_loss + 5.0, rel=1e-6), task

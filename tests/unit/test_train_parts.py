@@ -174,7 +174,8 @@ def _expected_grads(state: TrainState, step: loop.Step, chunk: list[str]
     for task in chunk:
         regression = task == "reg"
         batch = collate(step.batches.sets[task], next(streams[task]), 0, regression)
-        loss = loop.output_loss(regression, state.model(task, batch), batch["labels"])
+        loss = loop.output_loss(state.model.tasks[task], state.model(task, batch),
+                                batch["labels"])
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
         for (n, _), g in zip(params.items(), grads, strict=True):
             if g is not None:
@@ -241,3 +242,20 @@ def test_log_syncs_losses_once_per_interval_and_only_the_main_rank_prints(capsys
     quiet.early_stop(2)
     quiet.initial({"overall": 0.1})
     assert capsys.readouterr() == ("", "")
+
+
+def test_regression_loss_is_in_label_units_unless_on_the_unit_range() -> None:
+    """sts' 0-5 labels: the default squared error is in label units; ``unit`` is SBERT's
+    (scores and labels over the range), 25 times smaller; classification is unaffected."""
+    from pipeline.model.multitask import TaskSpec
+
+    sts = TaskSpec("sts", "regression", True, 1, "cosine", 0.0, 5.0)
+    out, labels = torch.tensor([1.0, 4.0]), torch.tensor([2.0, 2.0])
+    assert float(loop.output_loss(sts, out, labels, "unit")) == pytest.approx(2.5 / 25)
+    assert float(loop.output_loss(sts, out, labels)) == pytest.approx(2.5)
+    shifted = TaskSpec("score", "regression", True, 1, "cosine", 1.0, 3.0)
+    assert float(loop.output_loss(shifted, out, labels, "unit")) == pytest.approx(2.5 / 4)
+    binary = TaskSpec("para", "classification", True, 2, "cosine", 0.0, 5.0)
+    logits, gold = torch.tensor([[0.0, 2.0]]), torch.tensor([1])
+    assert float(loop.output_loss(binary, logits, gold, "unit")) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits, gold)))
