@@ -55,12 +55,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from transformers import AutoModel, AutoTokenizer
 
-    from pipeline.model.encoder import _minilm_path
+    from pipeline.config import EncoderConfig
+    from pipeline.model.encoder import resolve_encoder
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    tok = AutoTokenizer.from_pretrained(_minilm_path())
-    enc = AutoModel.from_pretrained(_minilm_path())
+    weights = resolve_encoder(EncoderConfig(name="minilm-l6")).path
+    tok = AutoTokenizer.from_pretrained(weights)
+    enc = AutoModel.from_pretrained(weights)
     train = read_sts(args.data_dir / "sts-train.csv")
     dev = read_sts(args.data_dir / "sts-dev.csv")
 
@@ -84,8 +86,13 @@ def main(argv: list[str] | None = None) -> None:
     steps = int(args.epochs * len(train) / 16)
     warm = int(0.1 * steps)
     opt = torch.optim.AdamW(enc.parameters(), lr=5e-5, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: s / max(warm, 1) if s < warm else max(0.0, (steps - s) / max(steps - warm, 1)))
+
+    def warmup_then_linear_decay(step: int) -> float:
+        if step < warm:
+            return step / max(warm, 1)
+        return max(0.0, (steps - step) / max(steps - warm, 1))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_linear_decay)
     print(f"{args.loss} seed {args.seed}: step 0 dev r {dev_r():.4f}", flush=True)
     order: list[int] = []
     start = time.time()
