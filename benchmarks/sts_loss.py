@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline.config import EncoderConfig
     from pipeline.model.encoder import resolve_encoder
+    from pipeline.model.pooling import mean_pool
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -68,9 +69,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def embed(sentences: list[str]) -> torch.Tensor:
         b = tok(sentences, padding=True, truncation=True, max_length=64, return_tensors="pt")
-        states = enc(**b).last_hidden_state
-        mask = b["attention_mask"].unsqueeze(-1).float()
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return mean_pool(enc(**b).last_hidden_state, b["attention_mask"])
 
     def dev_r() -> float:
         enc.eval()
