@@ -360,7 +360,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"{', '.join(r['sampler_rerun_skipped']) or 'none'}).",
         ]
     lines += ["", "GPU variant (`python -m benchmarks.perf_gpu`: bf16, compile on/off, "
-              "bert-base-uncased when available): figures pending a GPU machine."]
+              "bert-base-uncased when available): its own section, perf-gpu, written "
+              "where a GPU ran it."]
     notes = unmet_notes(r)
     if notes:
         lines += ["", "### Why a target is not met", "", *notes]

@@ -33,6 +33,7 @@ from pipeline.model.encoder import load_tokenizer
 from pipeline.train.run import build_model, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ("fp32", "bf16", "bf16+compile", "naive", "limit-bf16")
 
 
 def with_encoder(params: Params, name: str) -> Params:
@@ -52,6 +53,11 @@ def variant(params: Params, precision: str, compile_: bool) -> Params:
     return params.model_copy(update={"train": train})
 
 
+def ratio(med: dict[str, float], a: str, b: str) -> float | None:
+    """``med[a] / med[b]`` rounded, or None when either contender was skipped."""
+    return round(med[a] / med[b], 3) if a in med and b in med else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("MTB_CS224N_DIR",
@@ -59,6 +65,8 @@ def main() -> None:
     ap.add_argument("--encoder", default="bert-base-uncased")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS,
+                    help="contenders not to time (e.g. bf16+compile: minutes of compiling)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks.perf_gpu needs a CUDA device; on a CPU run benchmarks.perf")
@@ -76,7 +84,7 @@ def main() -> None:
     tasks = pt.plan(params, {t: len(d) for t, d in sets.items()}, args.steps, params.seed)
     limit = pt.limit_batches(params, model, sets, args.steps, params.seed)
     counter = pt.TokenCounter(model.encoder)
-    names = ["fp32", "bf16", "bf16+compile", "naive", "limit-bf16"]
+    names = [n for n in CONTENDERS if n not in args.skip]
     runs: dict[str, list[pt.Run]] = {n: [] for n in names}
     for r in range(args.repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
@@ -99,17 +107,25 @@ def main() -> None:
     res: dict[str, Any] = {
         "date": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "machine": torch.cuda.get_device_name(), "encoder": params.encoder.name,
+        "torch": torch.__version__,
         "command": "python -m benchmarks.perf_gpu " + " ".join(sys.argv[1:]),
         "steps": args.steps, "repeats": args.repeats,
         **{f"examples_per_s_{n}": round(v, 1) for n, v in med.items()},
-        "bf16_vs_naive": round(med["bf16"] / med["naive"], 3),
-        "bf16_compile_vs_naive": round(med["bf16+compile"] / med["naive"], 3),
-        "bf16_vs_limit": round(med["bf16"] / med["limit-bf16"], 3),
-        "compile_speedup": round(med["bf16+compile"] / med["bf16"], 3),
+        "bf16_vs_fp32": ratio(med, "bf16", "fp32"),
+        "bf16_vs_naive": ratio(med, "bf16", "naive"),
+        "bf16_compile_vs_naive": ratio(med, "bf16+compile", "naive"),
+        "bf16_vs_limit": ratio(med, "bf16", "limit-bf16"),
+        "compile_speedup": ratio(med, "bf16+compile", "bf16"),
     }
     (ROOT / "benchmarks" / "results_gpu.json").write_text(json.dumps(res, indent=2) + "\n")
     rows = "\n".join(f"| {n} | {med[n]:.1f} |" for n in names)
-    write_section("perf-gpu", f"""## Performance on a GPU ({res['machine']}, {res['encoder']})
+    ratios = "; ".join(f"{label}: " + (f"{res[key]}x" if res[key] is not None else "not timed")
+                       for label, key in (("bf16 vs fp32", "bf16_vs_fp32"),
+                                          ("bf16 vs naive", "bf16_vs_naive"),
+                                          ("bf16 vs limit", "bf16_vs_limit"),
+                                          ("compile speed-up", "compile_speedup"))) + "."
+    title = f"{res['machine']}, torch {res['torch']}, {res['encoder']}"
+    write_section("perf-gpu", f"""## Performance on a GPU ({title})
 
 - date: {res['date']}; command: `{res['command'].strip()}`
 - {args.steps} steps of batch {params.train.batch_size}, median of {args.repeats} repeats;
@@ -119,8 +135,7 @@ def main() -> None:
 |---|---|
 {rows}
 
-bf16 vs naive: {res['bf16_vs_naive']}x; bf16 vs limit: {res['bf16_vs_limit']}x;
-compile speed-up: {res['compile_speedup']}x.
+{ratios}
 """)
     print(json.dumps(res, indent=2))
 

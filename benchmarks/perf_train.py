@@ -228,7 +228,7 @@ def run_naive(model: MultitaskModel, loaders: dict[str, DataLoader], tasks: list
         batch = {k: v.to(device) for k, v in next(its[t]).items()}
         opt.zero_grad()
         out = model(t, batch)
-        loss = output_loss(model.tasks[t].type == "regression", out, batch["labels"])
+        loss = output_loss(model.tasks[t], out, batch["labels"])
         loss.backward()
         opt.step()
         train_loss += loss.item()
@@ -288,7 +288,7 @@ def run_limit(model: MultitaskModel, params: Params,
     for t, batch, n_tokens in batches:
         opt.zero_grad(set_to_none=True)
         with precision.autocast(device):
-            loss = output_loss(model.tasks[t].type == "regression", model(t, batch),
+            loss = output_loss(model.tasks[t], model(t, batch),
                                batch["labels"])
         loss.backward()
         opt.step()

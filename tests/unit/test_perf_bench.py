@@ -110,7 +110,7 @@ def test_results_render_every_acceptance_line():
     assert [v[0][0] for v in verdicts] == ["1", "2", "3", "4", "5", "6"]
     assert [v[2] for v in verdicts] == [True, True, False, True, True, True]
     text = perf.markdown(r)
-    assert "| NO |" in text and "pending a GPU" in text
+    assert "| NO |" in text and "perf-gpu, written where a GPU ran it" in text
     assert "Why a target is not met" in text and "Tokenize vs naive" in text
     assert "- Training" not in text  # only missed lines are explained
     assert "`train.precision: auto` = bf16" in text and "in fp32 30 ex/s, 1.5x naive" in text
