@@ -52,3 +52,18 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="mlm.device=cuda"):
             select_device("cuda", "mlm.device")
+
+
+def test_a_cuda_device_turns_off_cudnn_attention(monkeypatch):
+    """cuDNN attention builds a plan per input shape (bf16 steps of ~1 s on an H200 with
+    length-bucketed batches), so choosing CUDA switches it off; the CPU leaves it alone."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        select_device("cpu")
+        assert torch.backends.cuda.cudnn_sdp_enabled()
+        assert select_device("auto").type == "cuda"
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(was)
