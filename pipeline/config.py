@@ -314,6 +314,18 @@ class AblationSpec(Strict):
     expect: dict[str, Literal["up", "down", "flat"]] = {}
     changes: dict[str, Any] = Field(default_factory=dict, alias="set")  # dotted key -> value
 
+    @model_validator(mode="after")
+    def _lr_reaches_what_trains(self) -> AblationSpec:
+        """With the encoder frozen, ``train.lr`` reaches only weights that do not move: the
+        heads and adapters train at ``train.head_lr``. (The first frozen ablations set only
+        ``train.lr`` and so measured the zero-shot floor again.)"""
+        if (self.changes.get("model.freeze") == "frozen" and "train.lr" in self.changes
+                and "train.head_lr" not in self.changes):
+            raise ValueError("model.freeze=frozen with train.lr but no train.head_lr: the "
+                             "frozen encoder ignores train.lr; set train.head_lr, the rate "
+                             "of the heads and adapters that train")
+        return self
+
 
 class BudgetSpec(Strict):
     """A named compute budget: params every ablation run under it shares (``budgets:``)."""

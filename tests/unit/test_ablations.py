@@ -95,12 +95,12 @@ def test_the_leaderboard_preset_validates_and_predicts_test():
 
 def test_ablation_changes_win_over_the_budget(tmp_path):
     raw = default_params_dict()
-    overrides = expand(raw, "frozen", "cpu-small", tmp_path)
-    assert overrides["train.lr"] == "0.001" and overrides["model.freeze"] == "frozen"
-    assert overrides["train.batches_per_epoch"] == "100"
+    overrides = expand(raw, "frozen", "gpu-full", tmp_path)  # the budget: head_lr 1e-4
+    assert overrides["train.head_lr"] == "0.001" and overrides["model.freeze"] == "frozen"
+    assert overrides["train.epochs"] == "10"
     assert overrides["data.dir"] == str(tmp_path.resolve())  # a real-data budget gets the dir
     params = parse_params(apply_overrides(raw, overrides))
-    assert params.train.lr == 1e-3 and params.data.source == "cs224n"
+    assert params.train.head_lr == 1e-3 and params.data.source == "cs224n"
 
 
 def test_smarter_lora_adapts_query_and_key_as_the_report(tmp_path):
@@ -315,6 +315,20 @@ def test_declared_entries_reject_unknown_fields():
     raw["ablations"]["x"] = {"report": "r", "description": "d", "sett": {}}
     with pytest.raises(Exception, match="ablations.x.sett"):
         parse_params(raw)
+
+
+def test_a_frozen_ablation_must_set_the_rate_of_what_trains():
+    """Frozen encoder + train.lr alone measured the zero-shot floor again (the heads stayed
+    at head_lr): such a declaration fails, naming the param to set."""
+    raw = default_params_dict()
+    raw["ablations"]["x"] = {"report": "r", "description": "d",
+                             "set": {"model.freeze": "frozen", "train.lr": 1.0e-3}}
+    with pytest.raises(Exception, match="set train.head_lr"):
+        parse_params(raw)
+    raw["ablations"]["x"]["set"]["train.head_lr"] = 1.0e-3
+    parse_params(raw)
+    for name in ("frozen", "frozen-pal-lora"):
+        assert default_params_dict()["ablations"][name]["set"]["train.head_lr"] == 1.0e-3
 
 
 def test_disabled_task_is_left_out_of_every_stage():
