@@ -1,5 +1,9 @@
 """The mlm stage's work: build the corpus, pre-train, save, report (or, disabled, a manifest
-naming the base encoder)."""
+naming the base encoder).
+
+torch and transformers are imported by the enabled path only: MLM is off by default, and the
+disabled stage then starts in about a second instead of paying their import on every
+``dvc repro`` (the stage deps still list those modules: see pipeline/stage_deps.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params
-from pipeline.device import select_device
 from pipeline.mlm.corpus import build_corpus
-from pipeline.mlm.pretrain import ENCODER_DIR, pretrain, save_encoder
-from pipeline.model.encoder import load_tokenizer
 
 CORPUS_FILE = "corpus.parquet"
 
@@ -35,8 +36,18 @@ def run_mlm(params: Params, prepared: Path, out_dir: Path,
     if not cfg.enabled:
         print(f"mlm disabled: train uses the base encoder '{params.encoder.name}'")
         return {"enabled": False, **base, "weights_dir": None}, {"enabled": False}
+    return _pretrain_and_save(params, prepared, out_dir, live_dir, base)
 
+
+def _pretrain_and_save(params: Params, prepared: Path, out_dir: Path, live_dir: Path,
+                       base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     from dvclive import Live
+
+    from pipeline.device import select_device
+    from pipeline.mlm.pretrain import ENCODER_DIR, pretrain, save_encoder
+    from pipeline.model.encoder import load_tokenizer
+
+    cfg = params.mlm
 
     corpus = build_corpus(prepared, params.tasks, cfg.heldout_fraction,
                           cfg.max_heldout_sentences, params.seed)

@@ -190,3 +190,27 @@ def test_masked_only_loss_equals_the_full_forward_loss():
         fast = masked_lm_loss(model, batch, torch.device("cpu"))
         full = model(**batch).loss
     assert torch.allclose(fast, full, atol=1e-5)
+
+
+def test_the_disabled_stage_writes_its_manifest_without_torch(tmp_path):
+    """MLM is off by default, so the stage must not pay torch's import on every repro: in a
+    fresh interpreter the disabled path writes the manifest and loads neither library."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import json, sys\nfrom pathlib import Path\n"
+            "from pipeline.config import parse_params\nfrom pipeline.mlm.run import run_mlm\n"
+            f"params = parse_params({tiny_params_dict()!r})\n"
+            "manifest, metrics = run_mlm(params, Path('none'), Path('out'), Path('live'))\n"
+            "loaded = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+            "print(json.dumps([manifest, metrics, loaded]))")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    manifest, metrics, loaded = json.loads(out.splitlines()[-1])
+    assert manifest == {"enabled": False, "encoder": "tiny-random", "revision": None,
+                        "weights_dir": None}
+    assert metrics == {"enabled": False} and loaded == []
