@@ -17,10 +17,13 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.config import parse_params
+from pipeline.config import Params, parse_params
 from pipeline.errors import UserError
 from pipeline.intervals import TaskDev
 from pipeline.leaderboard import METRICS_FILE, PARAMS_FILE, flatten_metrics, time_metrics
+
+# params.yaml's sections that describe experiments rather than configure one
+CATALOGUE_SECTIONS = ("ablations", "budgets")
 
 PREDICTIONS = "results/eval/predictions/{task}-dev.parquet"
 LABELS = "data/prepared/{task}/dev.parquet"
@@ -38,6 +41,14 @@ class ExpRun:
     @property
     def seed(self) -> int:
         return int(self.params.get("seed", 0) or 0)
+
+    def trained_with(self) -> Params:
+        """The params the run trained with. Its ``ablations`` and ``budgets`` sections are
+        left out: they are the catalogue of its commit, read by no stage, and a run made
+        before a rule about them was added (say, that a frozen ablation sets
+        ``train.head_lr``) must stay readable."""
+        raw = {k: v for k, v in self.params.items() if k not in CATALOGUE_SECTIONS}
+        return parse_params(raw, f"params of experiment {self.name}")
 
 
 def experiments(shown: list[dict[str, Any]]) -> list[ExpRun]:
@@ -72,7 +83,7 @@ def read_dev(project: Path, run: ExpRun) -> dict[str, TaskDev]:
     its prepared data) and predictions. Tasks without dev predictions are left out."""
     from dvc.api import DVCFileSystem
 
-    params = parse_params(run.params, f"params of experiment {run.name}")
+    params = run.trained_with()
     fs = DVCFileSystem(str(project), rev=run.rev)
     out: dict[str, TaskDev] = {}
     try:

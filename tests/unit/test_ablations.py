@@ -331,6 +331,20 @@ def test_a_frozen_ablation_must_set_the_rate_of_what_trains():
         assert default_params_dict()["ablations"][name]["set"]["train.head_lr"] == 1.0e-3
 
 
+def test_a_run_made_before_a_catalogue_rule_stays_readable():
+    """An experiment's params.yaml carries the ablation catalogue of its commit; a rule added
+    later (the frozen head_lr one) must not make its dev rows unreadable, while its own
+    pipeline params are still validated."""
+    raw = default_params_dict()
+    raw["ablations"]["frozen"]["set"] = {"model.freeze": "frozen", "train.lr": 1.0e-3}
+    run = ExpRun("frozen-cpu-sweep-s13", "0" * 40, raw)
+    assert set(run.trained_with().tasks) == {"sst", "para", "sts", "cfimdb"}
+    assert run.trained_with().ablations == {}
+    bad = ExpRun("x", "0" * 40, {**raw, "sampler": "anel"})
+    with pytest.raises(Exception, match="(?s)params of experiment x.*unknown sampler .anel."):
+        bad.trained_with()
+
+
 def test_disabled_task_is_left_out_of_every_stage():
     raw = default_params_dict()
     params = parse_params(apply_overrides(raw, {"tasks.cfimdb.enabled": "false"}))
