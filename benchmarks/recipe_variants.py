@@ -68,6 +68,14 @@ def variant_params(name: str, budget: str | None, changes: dict[str, str],
     return params
 
 
+def stage_env(threads: int) -> dict[str, str]:
+    """The environment of a stage process: ``threads`` torch threads, this project importable
+    (before whatever PYTHONPATH already holds)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            "PYTHONPATH": path}
+
+
 def run_stages(work: Path, stages: tuple[str, ...], env: dict[str, str],
                taskset: str | None) -> dict[str, float]:
     seconds: dict[str, float] = {}
@@ -105,8 +113,7 @@ def run_variant(out: Path, name: str, params: dict[str, Any], data_dir: Path, th
                 taskset: str | None) -> dict[str, Any]:
     shared = data_folder(out, params)
     work = out / name
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = stage_env(threads)
     result: dict[str, Any] = {"name": name, "data": shared.name}
     try:
         link_project(work)
@@ -131,8 +138,7 @@ def prepare_data(out: Path, params: dict[str, Any], threads: int) -> None:
     if not (shared / "data/tokenized").is_dir():
         link_project(shared)
         (shared / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = stage_env(threads)
         run_stages(shared, ("prepare", "tokenize"), env, None)
 
 
