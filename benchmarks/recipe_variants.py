@@ -12,7 +12,7 @@ holding a ``params.yaml`` (the project's, then the budget's ``set``, then the va
 ``key=value`` changes, validated like ``dvc exp run -S``) and links to the code and the data;
 variants whose data params agree share one prepared and tokenized copy. Writes
 ``variants.json`` (per variant: the overrides, seconds per stage, the dev curve per epoch from
-DVCLive, the final dev metrics, or the error) and ``variants.md`` (one table).
+``train_summary.json``, the final dev scores, or the error) and ``variants.md`` (one table).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import yaml
 from pipeline.ablation_form import apply_overrides, read_params
 from pipeline.ablations import named_budget_overrides
 from pipeline.best_run import METRICS, TRAIN_SUMMARY, dev_curve, primary_scores
+from pipeline.config import without_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_SECTIONS = ("seed", "tasks", "data", "tokenize", "encoder")
@@ -56,16 +57,13 @@ def parse_variant(text: str) -> tuple[str, str | None, dict[str, str]]:
     return name, budget or None, overrides
 
 
-def variant_params(name: str, budget: str | None, changes: dict[str, str],
+def variant_params(budget: str | None, changes: dict[str, str],
                    data_dir: Path) -> dict[str, Any]:
     raw = read_params(ROOT)
     overrides = named_budget_overrides(raw, budget, None)
     overrides["data.dir"] = str(data_dir)
     overrides.update(changes)
-    params = apply_overrides(raw, overrides)
-    params.pop("ablations", None)
-    params.pop("budgets", None)
-    return params
+    return without_catalogue(apply_overrides(raw, overrides))
 
 
 def stage_env(threads: int) -> dict[str, str]:
@@ -109,7 +107,7 @@ def data_folder(out: Path, params: dict[str, Any]) -> Path:
     return out / f"data-{key}"
 
 
-def run_variant(out: Path, name: str, params: dict[str, Any], data_dir: Path, threads: int,
+def run_variant(out: Path, name: str, params: dict[str, Any], threads: int,
                 taskset: str | None) -> dict[str, Any]:
     shared = data_folder(out, params)
     work = out / name
@@ -173,13 +171,13 @@ def main() -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     specs = [parse_variant(v) for v in args.variants]
-    params = {name: variant_params(name, budget, changes, args.data.resolve())
+    params = {name: variant_params(budget, changes, args.data.resolve())
               for name, budget, changes in specs}
     cores = args.cores.split(";") if args.cores else [None] * len(specs)
     for name, _, _ in specs:
         prepare_data(out, params[name], max(args.threads, 2))
     with cf.ThreadPoolExecutor(len(specs)) as pool:
-        futures = [pool.submit(run_variant, out, name, params[name], args.data, args.threads,
+        futures = [pool.submit(run_variant, out, name, params[name], args.threads,
                                cores[i % len(cores)])
                    for i, (name, _, _) in enumerate(specs)]
         results: list[dict[str, Any]] = []

@@ -336,6 +336,16 @@ class BudgetSpec(Strict):
     changes: dict[str, Any] = Field(default_factory=dict, alias="set")
 
 
+# params.yaml's sections that describe experiments (read by `ablate` and the flows) rather
+# than configure the run a stage makes
+CATALOGUE_SECTIONS = ("ablations", "budgets")
+
+
+def without_catalogue(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` params without the ablation catalogue: what one run trains with."""
+    return {k: v for k, v in raw.items() if k not in CATALOGUE_SECTIONS}
+
+
 class Params(Strict):
     seed: int = 13
     sampler: SamplerName = "round_robin"

@@ -17,13 +17,10 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.config import Params, parse_params
+from pipeline.config import Params, parse_params, without_catalogue
 from pipeline.errors import UserError
 from pipeline.intervals import TaskDev
 from pipeline.leaderboard import METRICS_FILE, PARAMS_FILE, flatten_metrics, time_metrics
-
-# params.yaml's sections that describe experiments rather than configure one
-CATALOGUE_SECTIONS = ("ablations", "budgets")
 
 PREDICTIONS = "results/eval/predictions/{task}-dev.parquet"
 LABELS = "data/prepared/{task}/dev.parquet"
@@ -47,8 +44,7 @@ class ExpRun:
         left out: they are the catalogue of its commit, read by no stage, and a run made
         before a rule about them was added (say, that a frozen ablation sets
         ``train.head_lr``) must stay readable."""
-        raw = {k: v for k, v in self.params.items() if k not in CATALOGUE_SECTIONS}
-        return parse_params(raw, f"params of experiment {self.name}")
+        return parse_params(without_catalogue(self.params), f"params of experiment {self.name}")
 
 
 def experiments(shown: list[dict[str, Any]]) -> list[ExpRun]:

@@ -23,18 +23,18 @@ def test_a_variant_is_a_name_an_optional_budget_and_changes():
 
 
 def test_changes_win_over_the_budget_and_bad_keys_fail_before_any_run(tmp_path: Path):
-    p = variant_params("v", "cpu-long", {"train.sampler_temperature": "5"}, tmp_path)
+    p = variant_params("cpu-long", {"train.sampler_temperature": "5"}, tmp_path)
     assert p["train"]["batches_per_epoch"] == 1200 and p["sampler"] == "temperature"
     assert p["train"]["sampler_temperature"] == 5 and p["data"]["dir"] == str(tmp_path)
     assert "ablations" not in p and "budgets" not in p
     with pytest.raises(AblationError, match="train.no_such_knob"):
-        variant_params("v", "cpu-long", {"train.no_such_knob": "1"}, tmp_path)
+        variant_params("cpu-long", {"train.no_such_knob": "1"}, tmp_path)
 
 
 def test_variants_share_prepared_data_only_when_their_data_params_agree(tmp_path: Path):
-    base = variant_params("a", "cpu-long", {}, tmp_path)
-    other_lr = variant_params("b", "cpu-long", {"train.lr": "2e-5"}, tmp_path)
-    longer = variant_params("c", "cpu-long", {"tokenize.max_length": "128"}, tmp_path)
+    base = variant_params("cpu-long", {}, tmp_path)
+    other_lr = variant_params("cpu-long", {"train.lr": "2e-5"}, tmp_path)
+    longer = variant_params("cpu-long", {"tokenize.max_length": "128"}, tmp_path)
     assert data_folder(tmp_path, base) == data_folder(tmp_path, other_lr)
     assert data_folder(tmp_path, base) != data_folder(tmp_path, longer)
 
