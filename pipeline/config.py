@@ -244,6 +244,9 @@ class TrainConfig(Strict):
     length_bucketing: bool = True
     # torch.compile the encoder (dynamic shapes); pays a compile time up front.
     compile: bool = False
+    # WiSE-FT (pipeline/train/wise_ft.py): the saved weights are alpha * trained + (1 - alpha)
+    # * the step-0 model. null: off (the trained weights as they are).
+    wise_ft_alpha: float | None = Field(default=None, ge=0, le=1)
 
     @field_validator("task_batch_size")
     @classmethod

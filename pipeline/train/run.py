@@ -23,7 +23,8 @@ from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.precision import resolve_precision
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
-from pipeline.train.loop import FitResult, fit
+from pipeline.train.loop import FitResult, evaluate_sets, fit
+from pipeline.train.wise_ft import apply_wise_ft
 
 
 def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[str, TaskData]:
@@ -47,6 +48,34 @@ def build_model(params: Params, mlm_manifest: dict[str, Any] | None = None,
     specs = [TaskSpec.from_config(n, c, params.model) for n, c in params.tasks.items()]
     torch.manual_seed(params.seed)  # heads start the same whatever the encoder's init used
     return MultitaskModel(encoder, specs, params.model, params.encoder.name)
+
+
+def fit_zero_shot_heads(model: MultitaskModel, params: Params, train_sets: dict[str, TaskData],
+                        meta: dict[str, Any], device: torch.device) -> dict[str, str]:
+    """The step-0 head fits of ``model.head_init: zero_shot`` (nothing for ``random``); what
+    was done per task."""
+    if params.model.head_init != "zero_shot":
+        return {}
+    from pipeline.model.head_init import init_heads_zero_shot
+
+    return init_heads_zero_shot(model, train_sets, int(meta["pad_token_id"]), device,
+                                params.model.head_init_rows, params.seed,
+                                resolve_precision(params.train.precision, device))
+
+
+def mix_with_start(model: MultitaskModel, start: MultitaskModel, params: Params,
+                   dev_sets: dict[str, TaskData], meta: dict[str, Any], device: torch.device,
+                   in_overall: set[str]) -> dict[str, Any]:
+    """WiSE-FT (``pipeline/train/wise_ft.py``): ``model`` becomes ``alpha * model + (1 -
+    alpha) * start``; returns alpha and the mixed model's dev scores (the train summary's
+    ``best_dev`` stays the trained model's)."""
+    alpha = float(params.train.wise_ft_alpha)  # type: ignore[arg-type]
+    apply_wise_ft(model, start, alpha)
+    dev = evaluate_sets(model, dev_sets, params.train.eval_batch_size,
+                        int(meta["pad_token_id"]), device, in_overall,
+                        resolve_precision(params.train.precision, device))
+    print(f"WiSE-FT alpha {alpha}: dev overall {dev['overall']:.4f}")
+    return {"alpha": alpha, "dev": dev}
 
 
 def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) -> None:
@@ -128,17 +157,12 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     fingerprint = run_fingerprint(params, {**meta, "mlm": manifest},
                                   {t: len(d) for t, d in train_sets.items()})
     resuming = will_resume(checkpoint_dir, fingerprint, params.train.resume, log=ctx.is_main)
-    head_init: dict[str, str] = {}
-    if params.model.head_init == "zero_shot" and not resuming:
-        from pipeline.model.head_init import init_heads_zero_shot
-
-        device = dist.device_for(ctx, select_device(params.train.device))
-        head_init = init_heads_zero_shot(
-            model, train_sets, int(meta["pad_token_id"]), device, params.model.head_init_rows,
-            params.seed, resolve_precision(params.train.precision, device))
-        if ctx.is_main:
-            for task, note in head_init.items():
-                print(f"head init {task}: {note}")
+    device = dist.device_for(ctx, select_device(params.train.device))
+    head_init = {} if resuming else fit_zero_shot_heads(model, params, train_sets, meta, device)
+    if ctx.is_main:
+        for task, note in head_init.items():
+            print(f"head init {task}: {note}")
+    wise_ft: dict[str, Any] | None = None
     live_cm = (Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None,
                     resume=resuming)
                if ctx.is_main else contextlib.nullcontext())
@@ -148,7 +172,13 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
                      in_overall=in_overall, live=live,
                      eval_batch_size=params.train.eval_batch_size, loss_cfg=params.loss,
                      checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, dist_ctx=ctx)
+        if params.train.wise_ft_alpha is not None and ctx.is_main:
+            start = build_model(params, manifest, mlm_dir)  # step 0 again: same seed, same fits
+            fit_zero_shot_heads(start, params, train_sets, meta, device)
+            wise_ft = mix_with_start(model, start, params, dev_sets, meta, device, in_overall)
         if live is not None:
+            if wise_ft is not None:
+                live.summary["wise_ft_dev_overall"] = wise_ft["dev"]["overall"]
             live.summary["best_epoch"] = result.best_epoch
             live.summary["best_dev_overall"] = result.best_dev["overall"]
             live.summary["train_seconds"] = round(result.seconds, 1)  # for the leaderboard
@@ -161,7 +191,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
             "best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "steps": result.steps, "history": result.history,
             "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
-            "precision": result.precision, "head_init": head_init,
+            "precision": result.precision, "head_init": head_init, "wise_ft": wise_ft,
         })
     if checkpoint_dir is not None:
         ckpt.clear(checkpoint_dir)  # the run is done; its scratch state would only go stale

@@ -1,0 +1,84 @@
+"""WiSE-FT (`train.wise_ft_alpha`): the saved model is alpha * trained + (1 - alpha) * step 0."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.config import parse_params
+from pipeline.data.prepare import prepare
+from pipeline.data.tokenize import tokenize_all
+from pipeline.errors import UserError
+from pipeline.io import read_json
+from pipeline.model.encoder import load_tokenizer
+from pipeline.model.multitask import MultitaskModel
+from pipeline.train.run import train
+from pipeline.train.wise_ft import interpolate_weights
+from tests.conftest import tiny_params_dict
+
+SMALL = {"train": {"epochs": 1, "precision": "fp32", "lr": 1e-3, "head_lr": 1e-3},
+         "data": {"synthetic": {"train_size": 120, "dev_size": 30, "test_size": 10}}}
+
+
+def test_the_mix_is_linear_in_alpha_and_keeps_integer_buffers():
+    trained = {"w": torch.tensor([2.0, 4.0]), "ids": torch.tensor([3, 4])}
+    start = {"w": torch.tensor([0.0, 1.0]), "ids": torch.tensor([3, 4])}
+    assert torch.equal(interpolate_weights(trained, start, 1.0)["w"], trained["w"])
+    assert torch.equal(interpolate_weights(trained, start, 0.0)["w"], start["w"])
+    assert torch.allclose(interpolate_weights(trained, start, 0.25)["w"], torch.tensor([0.5, 1.75]))
+    assert interpolate_weights(trained, start, 0.5)["ids"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("start, message", [
+    ({"w": torch.zeros(2)}, "differs from the trained one in: ids"),
+    ({"w": torch.zeros(3), "ids": torch.tensor([3, 4])}, "'w': shape (2,)"),
+])
+def test_a_start_that_does_not_match_is_refused(start, message):
+    trained = {"w": torch.ones(2), "ids": torch.tensor([3, 4])}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        interpolate_weights(trained, start, 0.5)
+
+
+def test_alpha_outside_zero_to_one_fails_at_validation():
+    with pytest.raises(UserError, match="wise_ft_alpha"):
+        parse_params(tiny_params_dict(train={"wise_ft_alpha": 1.5}))
+
+
+@pytest.fixture(scope="module")
+def tokenized(tmp_path_factory):
+    work = tmp_path_factory.mktemp("wise")
+    params = parse_params(tiny_params_dict(**SMALL))
+    prepare(params, work / "prepared")
+    tokenize_all(work / "prepared", work / "tok", params.tasks, load_tokenizer(params.encoder),
+                 params.tokenize, params.encoder.name)
+    (work / "mlm").mkdir()
+    return work
+
+
+def trained_weights(work, name: str, **train_params) -> tuple[dict[str, torch.Tensor], dict]:
+    params = parse_params(tiny_params_dict(**{**SMALL, "train": {**SMALL["train"],
+                                                                 **train_params}}))
+    out = work / name
+    train(params, work / "tok", work / "mlm", out, work / f"live-{name}")
+    model = MultitaskModel.load(out, torch.device("cpu"))
+    return model.state_dict(), read_json(out / "train_summary.json")
+
+
+def test_the_saved_model_is_the_mix_of_the_trained_and_the_step_0_model(tokenized):
+    step0, _ = trained_weights(tokenized, "step0", epochs=0)
+    full, full_summary = trained_weights(tokenized, "full")
+    at_start, _ = trained_weights(tokenized, "alpha0", wise_ft_alpha=0.0)
+    half, summary = trained_weights(tokenized, "half", wise_ft_alpha=0.5)
+    moved = [k for k in full if full[k].is_floating_point()
+             and not torch.equal(full[k], step0[k])]
+    assert any(k.startswith("encoder.") for k in moved) and any(k.startswith("heads.")
+                                                                for k in moved)
+    # alpha 0 rebuilds exactly the model training started from (same seed, same head fits)
+    assert all(torch.equal(at_start[k], step0[k]) for k in step0)
+    for k in moved:
+        assert torch.allclose(half[k], (full[k] + step0[k]) / 2, atol=1e-6), k
+    assert full_summary["wise_ft"] is None
+    assert summary["wise_ft"]["alpha"] == 0.5
+    # best_dev stays the trained model's; the mix is scored on its own
+    assert summary["best_dev"]["overall"] == pytest.approx(full_summary["best_dev"]["overall"])
+    assert summary["wise_ft"]["dev"]["overall"] != summary["best_dev"]["overall"]
