@@ -13,6 +13,7 @@ import yaml
 from pipeline.config import deep_merge
 
 if TYPE_CHECKING:
+    from pipeline.config import Params
     from tests.e2e import BuiltRepo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,19 @@ TINY_OVERRIDES: dict[str, Any] = {
     "train": {"epochs": 5, "lr": 1.0e-3, "head_lr": None, "batch_size": 32,
               "batches_per_epoch": None, "threads": 2},
 }
+
+
+def prepare_for_training(params: Params, work: Path) -> None:
+    """What the train stage reads, made in ``work`` as the stages would: ``prepared/``,
+    ``tok/`` and an empty ``mlm/`` (MLM off)."""
+    from pipeline.data.prepare import prepare
+    from pipeline.data.tokenize import tokenize_all
+    from pipeline.model.encoder import load_tokenizer
+
+    prepare(params, work / "prepared")
+    tokenize_all(work / "prepared", work / "tok", params.tasks, load_tokenizer(params.encoder),
+                 params.tokenize, params.encoder.name)
+    (work / "mlm").mkdir()
 
 
 def default_params_dict() -> dict[str, Any]:

@@ -7,14 +7,11 @@ import pytest
 import torch
 
 from pipeline.config import parse_params
-from pipeline.data.prepare import prepare
-from pipeline.data.tokenize import tokenize_all
 from pipeline.evaluate import evaluate_run
 from pipeline.io import read_json
-from pipeline.model.encoder import load_tokenizer
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train.run import load_split, train
-from tests.conftest import tiny_params_dict
+from tests.conftest import prepare_for_training, tiny_params_dict
 
 # Chance: sst 0.2 (5 balanced classes), para 0.6 (majority class), cfimdb 0.5, sts r = 0.
 THRESHOLDS = {"sst": ("accuracy", 0.6), "para": ("accuracy", 0.8), "cfimdb": ("accuracy", 0.8),
@@ -25,10 +22,7 @@ THRESHOLDS = {"sst": ("accuracy", 0.6), "para": ("accuracy", 0.8), "cfimdb": ("a
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("learn")
     params = parse_params(tiny_params_dict())
-    prepare(params, work / "prepared")
-    tokenize_all(work / "prepared", work / "tok", params.tasks, load_tokenizer(params.encoder),
-                 params.tokenize, params.encoder.name)
-    (work / "mlm").mkdir()
+    prepare_for_training(params, work)
     result = train(params, work / "tok", work / "mlm", work / "model", work / "live")
     metrics = evaluate_run(work / "model", work / "tok", params.tasks, 64,
                            work / "metrics.json", work / "preds")

@@ -9,13 +9,10 @@ import torch
 
 from pipeline.cli import main
 from pipeline.config import parse_params
-from pipeline.data.prepare import prepare
-from pipeline.data.tokenize import tokenize_all
 from pipeline.evaluate import evaluate_run
 from pipeline.io import read_json
-from pipeline.model.encoder import load_tokenizer
 from pipeline.train.run import train
-from tests.conftest import tiny_params_dict
+from tests.conftest import prepare_for_training, tiny_params_dict
 
 # fp32: exact agreement across batchings is an fp32 promise. Under bf16 autocast a row's
 # scores move in the third decimal with the padding of the batch it lands in (README).
@@ -27,10 +24,7 @@ SMALL = {"train": {"epochs": 1, "precision": "fp32"},
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("predict")
     params = parse_params(tiny_params_dict(**SMALL))
-    prepare(params, work / "prepared")
-    tokenize_all(work / "prepared", work / "tok", params.tasks, load_tokenizer(params.encoder),
-                 params.tokenize, params.encoder.name)
-    (work / "mlm").mkdir()
+    prepare_for_training(params, work)
     train(params, work / "tok", work / "mlm", work / "model", work / "live")
     evaluate_run(work / "model", work / "tok", params.tasks, 16, work / "metrics.json",
                  work / "preds")

@@ -6,15 +6,12 @@ import pytest
 import torch
 
 from pipeline.config import parse_params
-from pipeline.data.prepare import prepare
-from pipeline.data.tokenize import tokenize_all
 from pipeline.errors import UserError
 from pipeline.io import read_json
-from pipeline.model.encoder import load_tokenizer
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train.run import train
 from pipeline.train.wise_ft import interpolate_weights
-from tests.conftest import tiny_params_dict
+from tests.conftest import prepare_for_training, tiny_params_dict
 
 SMALL = {"train": {"epochs": 1, "precision": "fp32", "lr": 1e-3, "head_lr": 1e-3},
          "data": {"synthetic": {"train_size": 120, "dev_size": 30, "test_size": 10}}}
@@ -48,10 +45,7 @@ def test_alpha_outside_zero_to_one_fails_at_validation():
 def tokenized(tmp_path_factory):
     work = tmp_path_factory.mktemp("wise")
     params = parse_params(tiny_params_dict(**SMALL))
-    prepare(params, work / "prepared")
-    tokenize_all(work / "prepared", work / "tok", params.tasks, load_tokenizer(params.encoder),
-                 params.tokenize, params.encoder.name)
-    (work / "mlm").mkdir()
+    prepare_for_training(params, work)
     return work
 
 
