@@ -21,18 +21,45 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def _pid_alive(pid: int) -> bool:
+def _linux_process(pid: int) -> tuple[str, float] | None:
+    """(state letter, start time as a Unix timestamp) of ``pid`` from ``/proc``, or None.
+
+    None means "cannot tell" (no ``/proc``, or the process ended while being read).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
+    state, start_ticks = fields[0], int(fields[19])
+    return state, boot + start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _writer_alive(pid: int, staged_at: float) -> bool:
+    """Whether the process that created a staging folder at ``staged_at`` may still be writing.
+
+    ``os.kill(pid, 0)`` alone is not enough: a SIGKILLed writer whose parent died too can stay a
+    zombie when the container's init does not reap orphans, and a busy machine can give its pid
+    to a new process. Neither is a live writer: a zombie (state ``Z``/``X``) or a process that
+    started after the folder was made (1 s of slack for the clock-tick rounding) is taken as gone.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's live process
+    except PermissionError:  # someone else's process; /proc below still tells zombies apart
+        pass
+    info = _linux_process(pid)
+    if info is None:
         return True
-    return True
+    state, started = info
+    return state not in ("Z", "X") and started <= staged_at + 1.0
 
 
 def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Remove the staging folders of ``target`` left by killed writers (their pid is gone).
+    """Remove the staging folders of ``target`` left by killed writers (see ``_writer_alive``).
 
     A SIGKILL skips ``atomic_path``'s cleanup; the leftover is never mistaken for output (it is
     a hidden sibling, not the target), but it would pile up. A live writer's folder is kept.
@@ -41,7 +68,13 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp")
     for stale in target.parent.glob(f".{target.name}.*.tmp"):
         match = pattern.fullmatch(stale.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if not match:
+            continue
+        try:
+            staged_at = stale.stat().st_mtime
+        except FileNotFoundError:  # its writer finished (or another cleaner won) meanwhile
+            continue
+        if not _writer_alive(int(match.group(1)), staged_at):
             shutil.rmtree(stale, ignore_errors=True)
             removed.append(stale)
     return removed

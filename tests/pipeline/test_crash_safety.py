@@ -112,3 +112,30 @@ def test_staging_left_by_a_killed_writer_is_cleared_by_the_next_write(tmp_path):
         staged.write_text("done")
     assert target.read_text() == "done"
     assert not stale.exists() and live.exists() and other.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_staging_of_a_zombie_or_a_reused_pid_is_cleared(tmp_path):
+    """A killed writer can linger as a zombie (an init that does not reap orphans), and its pid
+    can go to a new process; neither may keep its staging folder alive forever (CI saw a
+    ``.predictions.<pid>.*.tmp`` left after the kill test)."""
+    zombie = subprocess.Popen(["true"])  # never waited for: a zombie until the end of the test
+    newcomer = subprocess.Popen(["sleep", "30"])  # alive, but started after the folder below
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{zombie.pid}/stat").read_text().split(") ")[1][0] != "Z":
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        from_zombie = tmp_path / f".out.{zombie.pid}.aaaa1111.tmp"
+        from_reused = tmp_path / f".out.{newcomer.pid}.bbbb2222.tmp"
+        for d in (from_zombie, from_reused):
+            (d / "out").mkdir(parents=True)
+        hour_ago = time.time() - 3600
+        os.utime(from_reused, (hour_ago, hour_ago))
+        with atomic_path(tmp_path / "out") as staged:
+            staged.write_text("done")
+        assert not from_zombie.exists() and not from_reused.exists()
+    finally:
+        newcomer.kill()
+        newcomer.wait()
+        zombie.wait()
