@@ -76,7 +76,7 @@ def test_every_ablation_is_valid_under_every_budget(tmp_path):
 
 
 def test_the_leaderboard_preset_validates_and_predicts_test():
-    """cpu-long: the default recipe on every shipped file, full dev, test predictions, 6000
+    """cpu-long: the default recipe on every shipped file, full dev, test predictions, 7200
     steps drawn by task size (at most an hour of training on 2 cores), and the zero-shot
     floor beside it."""
     raw = default_params_dict()
@@ -85,7 +85,7 @@ def test_the_leaderboard_preset_validates_and_predicts_test():
     assert params.data.max_train_examples_per_task is None
     assert params.data.max_dev_examples_per_task is None
     assert params.evaluate.predict_test
-    assert params.train.epochs * params.train.batches_per_epoch == 6000
+    assert params.train.epochs * params.train.batches_per_epoch == 7200
     assert params.train.head_lr == 1e-3 and params.train.wise_ft_alpha == 0.8
     assert params.sampler == "temperature" and params.train.sampler_temperature == 2.0
     assert params.model.head_init == "zero_shot" and params.model.pair_head == "auto"
