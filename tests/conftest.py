@@ -4,6 +4,7 @@ the session's built end-to-end project (``tests/e2e.py``)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,41 @@ TINY_OVERRIDES: dict[str, Any] = {
              "synthetic": {"train_size": 600, "dev_size": 200, "test_size": 100}},
     "tokenize": {"max_length": 64},
     "train": {"epochs": 5, "lr": 1.0e-3, "head_lr": None, "batch_size": 32,
-              "batches_per_epoch": None, "threads": 2},
+              "batches_per_epoch": None, "threads": None},
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker's share of the cores as its thread count.
+
+    Torch (and the OpenMP / MKL pools under it) start one thread per core in every process:
+    two workers on two cores, each training, and each DVC stage they start, would run two
+    threads per core, and spinning OpenMP threads that share a core slow each other down far
+    more than the halving of cores suggests. ``OMP_NUM_THREADS`` is read by this worker's
+    torch and inherited by the stages it runs; a value the user set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 1 or "OMP_NUM_THREADS" in os.environ:
+        return
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = share
+    if "torch" in sys.modules:  # already imported by a plugin: its pool is sized already
+        sys.modules["torch"].set_num_threads(int(share))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep a module whose tests share a module-scoped fixture on one xdist worker.
+
+    Such a fixture (a trained model, a tokenized corpus) is built once per process that runs
+    one of its tests; under ``--dist loadgroup`` the tests of one module would otherwise
+    spread over both workers and the fixture would be built twice (up to 90 s each)."""
+    for item in items:
+        infos = getattr(item, "_fixtureinfo", None)
+        if infos is None or any(True for _ in item.iter_markers("xdist_group")):
+            continue
+        scopes = {d.scope for defs in infos.name2fixturedefs.values() for d in defs}
+        if scopes & {"module", "class", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def prepare_for_training(params: Params, work: Path) -> None:

@@ -50,12 +50,14 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) ->
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """Stop a process group started here: SIGINT (clean shutdown), then SIGKILL."""
+    """Stop a process group started here: SIGTERM (a clean shutdown for the server), then
+    SIGKILL. Not SIGINT: a serving runner takes it as a prompt to drain and sat out the whole
+    wait (20 s per test) before it ended."""
     if proc.poll() is not None:
         return
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
