@@ -96,12 +96,25 @@ def test_the_leaderboard_preset_validates_and_predicts_test():
 
 def test_ablation_changes_win_over_the_budget(tmp_path):
     raw = default_params_dict()
-    overrides = expand(raw, "frozen", "gpu-full", tmp_path)  # the budget: head_lr 1e-4
-    assert overrides["train.head_lr"] == "0.001" and overrides["model.freeze"] == "frozen"
+    overrides = expand(raw, "old-recipe", "gpu-full", tmp_path)  # the budget: lr 2e-5
+    assert overrides["train.lr"] == "0.0001" and overrides["model.head_init"] == "random"
     assert overrides["train.epochs"] == "10"
     assert overrides["data.dir"] == str(tmp_path.resolve())  # a real-data budget gets the dir
     params = parse_params(apply_overrides(raw, overrides))
-    assert params.train.head_lr == 1e-3 and params.data.source == "cs224n"
+    assert params.train.lr == 1e-4 and params.train.head_lr is None
+    assert params.data.source == "cs224n"
+
+
+def test_the_gpu_budget_is_the_leaderboard_recipe_scaled():
+    """gpu-full: cpu-long's sampler and head lr, on bert-base for the reports' 10 epochs."""
+    raw = default_params_dict()
+    long = parse_params(apply_overrides(raw, expand(raw, "baseline", "cpu-long", None)))
+    gpu = parse_params(apply_overrides(raw, expand(raw, "baseline", "gpu-full", None)))
+    assert gpu.encoder.name == "bert-base-uncased" and gpu.train.epochs == 10
+    assert gpu.sampler == long.sampler == "temperature"
+    assert gpu.train.head_lr == long.train.head_lr and gpu.train.lr < gpu.train.head_lr
+    assert gpu.model.head_init == long.model.head_init == "zero_shot"
+    assert gpu.train.precision == "bf16" and gpu.train.device == "cuda"
 
 
 def test_smarter_lora_adapts_query_and_key_as_the_report(tmp_path):
