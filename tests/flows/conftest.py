@@ -51,8 +51,8 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) ->
 
 def stop(proc: subprocess.Popen) -> None:
     """Stop a process group started here: SIGTERM (a clean shutdown for the server), then
-    SIGKILL. Not SIGINT: a serving runner takes it as a prompt to drain and sat out the whole
-    wait (20 s per test) before it ended."""
+    SIGKILL. Not SIGINT: a serving runner did not exit on it and sat out the whole wait
+    before the SIGKILL (20 s of teardown per test in the suite's durations)."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
