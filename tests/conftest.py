@@ -35,9 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     Torch (and the OpenMP / MKL pools under it) start one thread per core in every process:
     two or three workers on two cores, each training, and each DVC stage they start, would run
-    two or three threads per core, and spinning OpenMP threads that share a core slow each other down far
-    more than the halving of cores suggests. ``OMP_NUM_THREADS`` is read by this worker's
-    torch and inherited by the stages it runs; a value the user set is kept."""
+    two or three threads per core, and spinning OpenMP threads that share a core slow each
+    other down far more than the halving of cores suggests. ``OMP_NUM_THREADS`` is read by
+    this worker's torch and inherited by the stages it runs; a value the user set is kept."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers < 1 or "OMP_NUM_THREADS" in os.environ:
         return
