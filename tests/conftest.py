@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Such a fixture (a trained model, a tokenized corpus) is built once per process that runs
     one of its tests; under ``--dist loadgroup`` the tests of one module would otherwise
-    spread over both workers and the fixture would be built twice (up to 90 s each)."""
+    spread over the workers and the fixture would be built on each (up to 90 s each)."""
     for item in items:
         infos = getattr(item, "_fixtureinfo", None)
         if infos is None or any(True for _ in item.iter_markers("xdist_group")):
