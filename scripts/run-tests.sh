@@ -21,9 +21,9 @@ ruff check --quiet pipeline stages tests benchmarks scripts
 # time waiting on the server, and a third worker on 2 cores fills that time (fresh clone,
 # 2 cores: 639 and 716 s of pytest with 3 workers, 711 and 715 s with 2). Each worker runs
 # torch on its share of the cores (tests/conftest.py). The end-to-end project is built once
-# and shared by the workers (tests/e2e.py). MTB_TEST_WORKERS=0 runs in a single process. `-m ""` lifts pyproject's
-# default `-m 'not exhaustive'`: this (CI's) run holds every test, the full model-zoo product
-# included; a `-m` among the arguments narrows it again.
+# and shared by the workers (tests/e2e.py). MTB_TEST_WORKERS=0 runs in a single process.
+# `-m ""` lifts pyproject's default `-m 'not exhaustive'`: this (CI's) run holds every test,
+# the full model-zoo product included; a `-m` among the arguments narrows it again.
 cores=$(python -c "import os; print(os.cpu_count() or 1)")
 workers=$(( cores + 1 < 8 ? cores + 1 : 8 ))
 exec python -m pytest -n "${MTB_TEST_WORKERS:-$workers}" --dist loadgroup -m "" "$@"
