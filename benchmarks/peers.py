@@ -163,7 +163,7 @@ def run_peers(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     from benchmarks.peer_runs import PeerSettings, ProbeSamples, run_st_peer, run_trainer_peer
     from pipeline.config import EncoderConfig
     from pipeline.machine import machine_facts
-    from pipeline.model.encoder import resolve_encoder
+    from pipeline.model.encoder_source import resolve_encoder
 
     if args.threads:
         torch.set_num_threads(args.threads)

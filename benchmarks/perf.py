@@ -50,6 +50,7 @@ from pipeline.config import Params, parse_params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
 from pipeline.model.encoder import load_tokenizer
+from pipeline.model.stage_tokenizer import load_stage_tokenizer
 from pipeline.precision import PRECISIONS, resolve_precision
 from pipeline.train.run import build_model, load_split
 
@@ -477,7 +478,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res.update(tokenize_bench(params, work / "prepared", work, repeats, args.quick))
     if "train" in parts:
         tokenize_all(work / "prepared", work / "tok", params.tasks,
-                     load_tokenizer(params.encoder), params.tokenize, params.encoder.name)
+                     load_stage_tokenizer(params.encoder), params.tokenize, params.encoder.name)
         res.update(train_bench(params, work / "prepared", work / "tok", steps, repeats,
                                short, 1 / 32 if args.quick else 1.0,
                                100 if args.quick else 400))

@@ -30,6 +30,7 @@ from pipeline.config import Params
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
 from pipeline.model.encoder import load_tokenizer
+from pipeline.model.stage_tokenizer import load_stage_tokenizer
 from pipeline.train.run import build_model, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,8 +75,9 @@ def main() -> None:
     params = with_encoder(bench_params(str(Path(args.data).resolve()), False), args.encoder)
     work = ROOT / "benchmarks" / "work" / "perf-gpu"
     prepare(params, work / "prepared")
-    tok = load_tokenizer(params.encoder)
-    tokenize_all(work / "prepared", work / "tok", params.tasks, tok, params.tokenize,
+    tok = load_tokenizer(params.encoder)  # the naive contender's transformers calls
+    tokenize_all(work / "prepared", work / "tok", params.tasks,
+                 load_stage_tokenizer(params.encoder), params.tokenize,
                  params.encoder.name)
     pad_id = int(json.loads((work / "tok" / "meta.json").read_text())["pad_token_id"])
     model = build_model(params).to(device)

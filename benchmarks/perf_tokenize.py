@@ -31,9 +31,10 @@ from pipeline.config import TaskConfig, TokenizeConfig
 def run_stage(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenizerBase,
               params: TokenizeConfig) -> float:
     from pipeline.data.tokenize import tokenize_file
+    from pipeline.model.stage_tokenizer import from_transformers
 
     start = time.perf_counter()
-    tokenize_file(src, dst, cfg, tok, params)
+    tokenize_file(src, dst, cfg, from_transformers(tok), params)
     return time.perf_counter() - start
 
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoModel, AutoTokenizer
 
     from pipeline.config import EncoderConfig
-    from pipeline.model.encoder import resolve_encoder
+    from pipeline.model.encoder_source import resolve_encoder
     from pipeline.model.pooling import mean_pool
 
     torch.manual_seed(args.seed)

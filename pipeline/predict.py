@@ -83,6 +83,7 @@ def predict_texts(predictor: Predictor, task: str, texts_a: Sequence[str],
     from pipeline.data.batching import task_data_from_table
     from pipeline.data.tokenize import tokenize_table
     from pipeline.inference import predict
+    from pipeline.model.stage_tokenizer import from_transformers
 
     check_task(predictor, task)
     spec = predictor.model.tasks[task]
@@ -100,7 +101,8 @@ def predict_texts(predictor: Predictor, task: str, texts_a: Sequence[str],
     cfg = TaskConfig(type=spec.type, pair=spec.pair,  # type: ignore[arg-type]
                      num_labels=spec.output_size if spec.type == "classification" else None,
                      min_label=spec.min_label, max_label=spec.max_label)
-    tokenized = tokenize_table(table, cfg, predictor.tokenizer, predictor.max_length)
+    tokenized = tokenize_table(table, cfg, from_transformers(predictor.tokenizer),
+                               predictor.max_length)
     data = task_data_from_table(tokenized, task, spec.encoding)
     pad = predictor.tokenizer.pad_token_id
     return predict(predictor.model, data, batch_size, int(pad or 0), predictor.device,

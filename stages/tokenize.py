@@ -2,14 +2,14 @@
 
 from pipeline.config import load_params
 from pipeline.data.tokenize import tokenize_all
-from pipeline.model.encoder import load_tokenizer
+from pipeline.model.stage_tokenizer import load_stage_tokenizer
 from pipeline.stage import run_stage
 from stages import paths
 
 
 def main() -> None:
     params = load_params(paths.PARAMS)
-    tok = load_tokenizer(params.encoder)
+    tok = load_stage_tokenizer(params.encoder)
     counts = tokenize_all(paths.PREPARED, paths.TOKENIZED, params.tasks, tok, params.tokenize,
                           params.encoder.name)
     print(f"tokenized {paths.TOKENIZED}: {counts}")

@@ -68,11 +68,11 @@ def prepare_for_training(params: Params, work: Path) -> None:
     ``tok/`` and an empty ``mlm/`` (MLM off)."""
     from pipeline.data.prepare import prepare
     from pipeline.data.tokenize import tokenize_all
-    from pipeline.model.encoder import load_tokenizer
+    from pipeline.model.stage_tokenizer import load_stage_tokenizer
 
     prepare(params, work / "prepared")
-    tokenize_all(work / "prepared", work / "tok", params.tasks, load_tokenizer(params.encoder),
-                 params.tokenize, params.encoder.name)
+    tokenize_all(work / "prepared", work / "tok", params.tasks,
+                 load_stage_tokenizer(params.encoder), params.tokenize, params.encoder.name)
     (work / "mlm").mkdir()
 
 

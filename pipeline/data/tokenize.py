@@ -13,18 +13,30 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from transformers import PreTrainedTokenizerBase
+from tokenizers import Tokenizer
 
 from pipeline.config import SPLITS, TaskConfig, TokenizeConfig
 from pipeline.io import atomic_path, write_json
 
 PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
+
+
+@dataclass(frozen=True)
+class StageTokenizer:
+    """A fast tokenizer's Rust backend and what ``tokenize`` writes into ``meta.json``; loaded
+    by :mod:`pipeline.model.stage_tokenizer` (without transformers for the built-ins)."""
+
+    backend: Tokenizer
+    pad_token_id: int
+    vocab_size: int  # without added tokens, as transformers' ``vocab_size``
+    truncation_side: str = "right"
 
 
 @contextmanager
@@ -46,24 +58,18 @@ def rust_parallelism(enabled: bool) -> Iterator[None]:
             os.environ[PARALLELISM_ENV] = old
 
 
-def encode_batch(tok: PreTrainedTokenizerBase, a: Sequence[str], b: Sequence[str] | None,
+def encode_batch(tok: StageTokenizer, a: Sequence[str], b: Sequence[str] | None,
                  max_length: int, type_ids: bool = False
                  ) -> tuple[list[list[int]], list[list[int]] | None]:
     """Token ids (and token type ids) of ``a`` or of the pairs (``a``, ``b``), truncated to
     ``max_length`` (longest first), special tokens added, no padding.
 
-    Goes straight to the Rust tokenizer's ``encode_batch_fast`` (no character offsets, which
-    the pipeline never uses; about 15% faster than the transformers call, which computes
-    them) with the truncation the transformers call would set, and puts the backend's
-    truncation and padding back afterwards. Tokenizers without a Rust backend take the
-    transformers call. Equal to ``tok(a, b, truncation=True, max_length=...)`` (pinned by
-    tests/unit/test_tokenize_fast.py on the real data)."""
-    backend = getattr(tok, "backend_tokenizer", None) if tok.is_fast else None
-    if backend is None or not hasattr(backend, "encode_batch_fast"):
-        args = (list(a), list(b)) if b is not None else (list(a),)
-        enc = tok(*args, truncation="longest_first", max_length=max_length,
-                  return_token_type_ids=type_ids, return_attention_mask=False)
-        return enc["input_ids"], (enc["token_type_ids"] if type_ids else None)
+    Runs the Rust tokenizer's ``encode_batch_fast`` (no character offsets, which the pipeline
+    never uses; about 15% faster than the transformers call, which computes them) with the
+    truncation the transformers call would set, and puts the backend's truncation and
+    padding back afterwards. Equal to ``tok(a, b, truncation=True, max_length=...)`` of the
+    transformers tokenizer (pinned by tests/unit/test_tokenize_fast.py on the real data)."""
+    backend = tok.backend
     truncation: dict[str, Any] | None = backend.truncation
     padding: dict[str, Any] | None = backend.padding
     backend.enable_truncation(max_length, stride=0, strategy="longest_first",
@@ -96,7 +102,7 @@ def _lengths(col: pa.ListArray) -> pa.Array:
     return pa.array((off[1:] - off[:-1]).astype(np.int32))
 
 
-def tokenize_table(table: pa.Table, cfg: TaskConfig, tok: PreTrainedTokenizerBase,
+def tokenize_table(table: pa.Table, cfg: TaskConfig, tok: StageTokenizer,
                    max_length: int) -> pa.Table:
     """Tokenize one chunk of a prepared table."""
     a = table.column("text_a").to_pylist()
@@ -120,7 +126,7 @@ def tokenize_table(table: pa.Table, cfg: TaskConfig, tok: PreTrainedTokenizerBas
     return pa.table(cols)
 
 
-def tokenize_file(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenizerBase,
+def tokenize_file(src: Path, dst: Path, cfg: TaskConfig, tok: StageTokenizer,
                   params: TokenizeConfig) -> int:
     """Tokenize ``src`` (prepared Parquet) into ``dst`` chunk by chunk; return rows written."""
     reader = pq.ParquetFile(src)
@@ -144,7 +150,7 @@ def tokenize_file(src: Path, dst: Path, cfg: TaskConfig, tok: PreTrainedTokenize
 
 
 def tokenize_all(prepared: Path, out_dir: Path, tasks: dict[str, TaskConfig],
-                 tok: PreTrainedTokenizerBase, params: TokenizeConfig,
+                 tok: StageTokenizer, params: TokenizeConfig,
                  encoder_name: str) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     with atomic_path(out_dir) as staged:

@@ -29,7 +29,8 @@ from pipeline.config import EncoderConfig, MlmConfig
 from pipeline.errors import UserError
 from pipeline.mlm.corpus import Corpus
 from pipeline.mlm.masking import Encoded, collate, encode, make_masker
-from pipeline.model.encoder import _hub_kwargs, encoder_config, resolve_encoder
+from pipeline.model.encoder import encoder_config
+from pipeline.model.encoder_source import hub_kwargs, resolve_encoder
 from pipeline.model.freeze import decay_groups
 
 ENCODER_DIR = "encoder"
@@ -56,7 +57,7 @@ def load_mlm_model(cfg: EncoderConfig, seed: int) -> MlmModel:
             torch.manual_seed(seed)  # a fresh head starts the same on every run
             model, info = AutoModelForMaskedLM.from_pretrained(
                 src.path, attn_implementation="sdpa", output_loading_info=True,
-                use_safetensors=True, **_hub_kwargs(src, cfg))
+                use_safetensors=True, **hub_kwargs(src, cfg))
             fresh_head = any(not k.startswith(model.base_model_prefix + ".")
                              for k in info["missing_keys"])
     except (OSError, ValueError) as err:

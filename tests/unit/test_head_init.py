@@ -19,9 +19,10 @@ from pipeline.data.batching import TaskData, task_data_from_table
 from pipeline.data.synthetic import generate_rows
 from pipeline.data.tokenize import tokenize_table
 from pipeline.inference import predict
-from pipeline.model.encoder import load_encoder, load_tokenizer
+from pipeline.model.encoder import load_encoder
 from pipeline.model.head_init import PROBE_C, PROBE_TOL, init_heads_zero_shot
 from pipeline.model.multitask import MultitaskModel, TaskSpec
+from pipeline.model.stage_tokenizer import load_stage_tokenizer
 from pipeline.train.loop import fit
 
 # minilm-l6 and sentence-transformers loaded, sentences embedded twice: ~2.5 min on a busy core
@@ -51,7 +52,7 @@ def make_split(task: str, split: str, tok) -> tuple[list[dict], TaskData]:
 @pytest.fixture(scope="module")
 def zero_shot():
     """The untrained model with zero-shot heads, its data and its tokenizer's pad id."""
-    tok = load_tokenizer(ENCODER)
+    tok = load_stage_tokenizer(ENCODER)
     specs = [TaskSpec.from_config(n, c, MODEL) for n, c in TASKS.items()]
     model = MultitaskModel(load_encoder(ENCODER, 0), specs, MODEL, ENCODER.name)
     data = {t: {s: make_split(t, s, tok) for s in SIZES} for t in TASKS}

@@ -15,7 +15,7 @@ import pytest
 from pipeline.config import EncoderConfig, parse_params
 from pipeline.data.cs224n import BUILTIN_FILES, file_spec
 from pipeline.errors import UserError
-from pipeline.model.encoder import _hub_kwargs, resolve_encoder
+from pipeline.model.encoder_source import hub_kwargs, resolve_encoder
 from tests.conftest import tiny_params_dict
 from tests.unit.test_stage_errors import run_stage
 
@@ -84,9 +84,9 @@ def test_remote_code_is_trusted_only_for_the_named_model():
     assert params.encoder.trust_remote_code == []
     named = EncoderConfig(name="org/custom-bert", trust_remote_code=["org/custom-bert"])
     other = EncoderConfig(name="org/other-bert", trust_remote_code=["org/custom-bert"])
-    assert _hub_kwargs(resolve_encoder(named), named)["trust_remote_code"] is True
-    assert _hub_kwargs(resolve_encoder(other), other)["trust_remote_code"] is False
+    assert hub_kwargs(resolve_encoder(named), named)["trust_remote_code"] is True
+    assert hub_kwargs(resolve_encoder(other), other)["trust_remote_code"] is False
     builtin = EncoderConfig(name="minilm-l6", trust_remote_code=[])
-    assert _hub_kwargs(resolve_encoder(builtin), builtin)["trust_remote_code"] is False
+    assert hub_kwargs(resolve_encoder(builtin), builtin)["trust_remote_code"] is False
     with pytest.raises(UserError, match="must name the models it trusts"):
         parse_params(tiny_params_dict(encoder={"trust_remote_code": True}))
