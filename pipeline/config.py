@@ -225,6 +225,9 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(default=None, ge=1)
     head_lr: float | None = Field(default=None, gt=0)  # heads and adapters (null: lr)
+    # Layer-wise lr decay (Sun et al. 2019): encoder layer l at lr * decay ** (L - l), the
+    # embeddings at lr * decay ** L; 1: one rate for the whole encoder.
+    layer_lr_decay: float = Field(default=1.0, gt=0, le=1)
     log_every: int = Field(default=10, ge=1)
     eval_batch_size: int = Field(default=128, ge=1)
     # Per-task batch size overriding batch_size, e.g. {para: 64}.

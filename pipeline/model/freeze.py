@@ -4,13 +4,15 @@ Freeze modes (``model.freeze``):
 - ``full``: everything trains;
 - ``frozen``: the encoder's own weights stay fixed, heads and adapters train;
 - ``two_stage``: ``frozen`` for the first ``model.two_stage_epochs`` epochs, then ``full``.
-Parameter groups give the encoder ``train.lr`` and heads/adapters ``train.head_lr``.
+Parameter groups give the encoder ``train.lr`` and heads/adapters ``train.head_lr``; with
+``train.layer_lr_decay`` below 1, the encoder's lower layers get less (Sun et al. 2019).
 The optimizer holds every parameter from the start; a frozen one simply has no gradient,
 which AdamW skips, so switching stages needs no new optimizer.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,14 +51,46 @@ def decay_groups(named: Iterable[tuple[str, nn.Parameter]],
             {"params": [p for n, p in params if not decays(n, p)], "weight_decay": 0.0}]
 
 
+LAYER_INDEX = re.compile(r"\.layer\.(\d+)\.")
+
+
+def encoder_depth(name: str) -> int | None:
+    """Depth of an encoder weight: 0 for the embeddings, i + 1 for transformer layer i (BERT,
+    RoBERTa, DistilBERT name them ``...layer.<i>.``), ``None`` for anything else (a final norm,
+    a pooler: treated as the top)."""
+    if ".embeddings." in name:
+        return 0
+    m = LAYER_INDEX.search(name)
+    return int(m.group(1)) + 1 if m else None
+
+
+def layer_lr_scales(names: Iterable[str], decay: float) -> dict[str, float]:
+    """Layer-wise decreasing learning rate (Sun et al. 2019, "How to fine-tune BERT for text
+    classification", section 4.2): layer l trains at ``lr * decay ** (L - l)``, so the top
+    layer keeps the full rate, each layer below it ``decay`` times the one above, and the
+    embeddings (depth 0) ``decay ** L``. The paper's best on 12-layer BERT-base was 0.95.
+    Maps each encoder weight's name to its factor; other names are left out."""
+    depths = {n: encoder_depth(n) for n in names if is_encoder_weight(n)}
+    top = max((d for d in depths.values() if d is not None), default=0)
+    return {n: decay ** (top - (top if d is None else d)) for n, d in depths.items()}
+
+
 def param_groups(model: nn.Module, lr: float, head_lr: float | None,
-                 weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: encoder vs heads/adapters learning rates; no decay on biases/norms."""
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        key = (is_encoder_weight(name), decays(name, p))
-        groups.setdefault(key, []).append(p)
-    return [{"params": ps, "lr": lr if enc else (head_lr or lr),
-             "weight_decay": weight_decay if decay else 0.0, "name":
-             f"{'encoder' if enc else 'heads_adapters'}{'' if decay else '_no_decay'}"}
-            for (enc, decay), ps in sorted(groups.items(), reverse=True)]
+                 weight_decay: float, layer_decay: float = 1.0) -> list[dict[str, Any]]:
+    """AdamW groups: encoder vs heads/adapters learning rates (the encoder's scaled per layer
+    by ``layer_decay``, see :func:`layer_lr_scales`); no decay on biases/norms."""
+    named = list(model.named_parameters())
+    scales = layer_lr_scales((n for n, _ in named), layer_decay)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, p in named:  # heads/adapters keyed by -1: after every encoder scale
+        groups.setdefault((scales.get(name, -1.0), decays(name, p)), []).append(p)
+    out = []
+    for (scale, decay), ps in sorted(groups.items(), reverse=True):
+        enc = scale >= 0
+        label = "encoder" if enc else "heads_adapters"
+        if enc and scale != 1.0:
+            label += f"_x{scale:.4g}"
+        out.append({"params": ps, "lr": lr * scale if enc else (head_lr or lr),
+                    "weight_decay": weight_decay if decay else 0.0,
+                    "name": label + ("" if decay else "_no_decay")})
+    return out

@@ -90,7 +90,8 @@ def make_optimizer(model: MultitaskModel, combiner: torch.nn.Module,
                    cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the model and the combiner's own parameters (uncertainty's log-variances,
     trained like any weight but never decayed)."""
-    groups = param_groups(model, cfg.lr, cfg.head_lr, cfg.weight_decay)
+    groups = param_groups(model, cfg.lr, cfg.head_lr, cfg.weight_decay,
+                          cfg.layer_lr_decay)
     if list(combiner.parameters()):
         groups.append({"params": list(combiner.parameters()), "weight_decay": 0.0})
     return torch.optim.AdamW(groups, lr=cfg.lr, **adamw_kernel(model))
