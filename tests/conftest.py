@@ -3,8 +3,12 @@ the session's built end-to-end project (``tests/e2e.py``)."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +49,29 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = share
     if "torch" in sys.modules:  # already imported by a plugin: its pool is sized already
         sys.modules["torch"].set_num_threads(int(share))
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of the children it has waited for (the stages
+    and DVC commands a test runs through ``subprocess.run``)."""
+    usage = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """With ``MTB_TEST_TIMELINE=FILE``, one JSON line per test (setup to teardown): worker,
+    node id, start and end (epoch seconds) and CPU seconds. ``--durations`` gives wall time
+    only, which on a shared machine mostly measures the other workers; CPU says what a test
+    costs, and the timeline shows idle workers (``python -m benchmarks.suite_time FILE``)."""
+    path = os.environ.get("MTB_TEST_TIMELINE")
+    start, cpu = time.time(), _cpu_seconds()
+    yield
+    if path:
+        line = {"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "test": item.nodeid,
+                "start": start, "end": time.time(), "cpu": _cpu_seconds() - cpu}
+        with open(path, "a") as fh:  # one short write per line: workers' lines do not mix
+            fh.write(json.dumps(line) + "\n")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks

@@ -103,6 +103,8 @@ def prefect_server(tmp_path_factory) -> Iterator[Server]:
         log.close()
 
 
+# The same settings as test_reports' leaderboard experiments: the run cache serves whichever
+# of the two runs them second.
 SWEEP_ABLATIONS = ("anneal", "cls-pooling", "linear-pair-head")
 
 
