@@ -29,7 +29,7 @@ from pipeline.ablation_form import (
     yaml_scalar,
 )
 from pipeline.config import AblationSpec, BudgetSpec, parse_params
-from pipeline.dvc_run import DvcError, exp_run_args, exp_show, free_name_args, run_dvc
+from pipeline.dvc_run import DvcError, exp_run_args, experiment_list, free_name_args, run_dvc
 from pipeline.errors import UserError
 
 DATA_DIR_ENV = "MTB_CS224N_DIR"
@@ -220,7 +220,7 @@ def run_experiment(project: Path, name: str, overrides: dict[str, str], params: 
     An earlier experiment of the same name (a rerun of the same ablation) is replaced, the
     rule of :mod:`pipeline.dvc_run`; the run cache makes that rerun a no-op.
     """
-    free = free_name_args(name, exp_show(project))
+    free = free_name_args(name, experiment_list(project))
     if free:
         run_dvc(project, free)
     start = time.perf_counter()

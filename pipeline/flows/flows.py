@@ -25,7 +25,7 @@ from pipeline.ablation_form import (
     validate_overrides,
 )
 from pipeline.ablations import default_data_dir, sweep_plan
-from pipeline.dvc_run import exp_run_args, exp_show, free_name_args
+from pipeline.dvc_run import exp_run_args, exp_show, experiment_list, free_name_args
 from pipeline.errors import UserError
 from pipeline.flows.dvc import dvc
 from pipeline.leaderboard import Row, as_records, rows_from_exp_show, write_leaderboard
@@ -121,7 +121,7 @@ def experiment(ablation: Ablation, project: str = ".", publish: bool = True) -> 
     overrides = ablation.to_overrides()
     validate_overrides(path, overrides)
     name = experiment_name(overrides, ablation.name)
-    free = free_name_args(name, exp_show(path))  # a reused name replaces its experiment
+    free = free_name_args(name, experiment_list(path))  # a reused name replaces it
     logger.info("experiment '%s'%s: %s", name, " (replaces the earlier one)" if free else "",
                 overrides or "no changes")
     ensure_training_limit_exists()

@@ -102,6 +102,7 @@ def _two_experiments_at_once(project: Path, monkeypatch, slots: int | None) -> R
     _watch_refusals(monkeypatch, rec)
     monkeypatch.setattr(flows, "dvc", rec.dvc)
     monkeypatch.setattr(flows, "exp_show", lambda _path: [])
+    monkeypatch.setattr(flows, "experiment_list", lambda _path: set())
     errors: list[BaseException] = []
 
     def one(lr: float) -> None:

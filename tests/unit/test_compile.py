@@ -20,7 +20,12 @@ def compile_supported() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not compile_supported(), reason="torch.compile needs a C compiler on CPU")
-def test_compile_trains_tiny_random_on_cpu_with_unchanged_parameter_names():
+def test_compile_trains_tiny_random_on_cpu_with_unchanged_parameter_names(monkeypatch):
+    from torch._inductor import config as inductor_config
+
+    # Compile in this process: a pool of compile workers would import torch once each and
+    # outlive the test (15 of its ~110 CPU seconds on 2 cores, on a cold inductor cache).
+    monkeypatch.setattr(inductor_config, "compile_threads", 1)
     encoder = load_encoder(EncoderConfig(name="tiny-random"), seed=0)
     model = MultitaskModel(encoder, TASKS, ModelConfig(), "tiny-random")
     names = list(model.state_dict())

@@ -15,6 +15,7 @@ from pipeline.dvc_run import (
     DvcFailed,
     DvcInfraError,
     exp_show,
+    experiment_list,
     experiment_names,
     free_name_args,
     run_dvc,
@@ -31,9 +32,9 @@ def shown(*names: str) -> list[dict]:
 
 def test_a_reused_name_is_freed_by_removing_its_experiment():
     assert experiment_names(shown("a", "b")) == {"a", "b"}
-    assert free_name_args("a", shown("a", "b")) == ["exp", "remove", "a"]
-    assert free_name_args("c", shown("a", "b")) is None
-    assert free_name_args("a", []) is None
+    assert free_name_args("a", {"a", "b"}) == ["exp", "remove", "a"]
+    assert free_name_args("c", {"a", "b"}) is None
+    assert free_name_args("a", set()) is None
 
 
 def test_a_failed_command_is_dvc_failed_with_dvcs_error(tmp_path):
@@ -74,4 +75,4 @@ def test_rerunning_a_name_replaces_its_experiment_from_the_run_cache(tiny_projec
     again = run_experiment(tiny_project, "two", {"x": "2"}, params, stream=False)
     assert first.stages_run == ["echo"] and again.from_cache
     # one experiment under the name, not two and two-2
-    assert experiment_names(exp_show(tiny_project)) == {"two"}
+    assert experiment_names(exp_show(tiny_project)) == {"two"} == experiment_list(tiny_project)
