@@ -2,12 +2,15 @@
 
 from pipeline.config import load_params
 from pipeline.stage import run_stage
-from pipeline.train.run import train
 from stages import paths
 
 
 def main() -> None:
     params = load_params(paths.PARAMS)
+    # After validation: a bad param fails in half a second, before torch and transformers load
+    # (seven seconds of CPU).
+    from pipeline.train.run import train
+
     result = train(params, paths.TOKENIZED, paths.MLM, paths.MODEL, paths.TRAIN_LIVE,
                    paths.TRAIN_CHECKPOINTS)
     print(f"trained {result.steps} steps in {result.seconds:.0f}s; best epoch "
