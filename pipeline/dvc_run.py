@@ -97,12 +97,6 @@ def experiment_list(project: Path) -> set[str]:
     return {line.strip() for line in out.splitlines() if line.strip()}
 
 
-def experiment_names(shown: list[dict[str, Any]]) -> set[str]:
-    """The experiment names in ``dvc exp show --json`` output."""
-    return {rev.get("name") for base in shown for exp in base.get("experiments") or []
-            for rev in exp.get("revs") or [] if rev.get("name")}
-
-
 def free_name_args(name: str, names: set[str]) -> list[str] | None:
     """The one policy for a reused experiment name: the DVC args that remove the experiment
     already called ``name`` (None: the name is free; ``names``: :func:`experiment_list`), run
