@@ -70,7 +70,7 @@ def test_no_decay_keeps_the_four_groups_in_their_order():
 
 
 def test_the_schedule_keeps_the_ratios_and_a_step_moves_lower_layers_less():
-    """Through the training loop's own optimizer and scheduler: after warmup steps the
+    """Through the training loop's own optimizer and scheduler: two steps into the warmup the
     per-layer rates keep their ratios, and one AdamW step (whose first update has size ~lr per
     weight) moves the embeddings decay**L times as far as the top layer."""
     model = tiny_model()
