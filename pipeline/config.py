@@ -250,6 +250,10 @@ class TrainConfig(Strict):
     # WiSE-FT (pipeline/train/wise_ft.py): the saved weights are alpha * trained + (1 - alpha)
     # * the step-0 model. null: off (the trained weights as they are).
     wise_ft_alpha: float | None = Field(default=None, ge=0, le=1)
+    # Checkpoint averaging (pipeline/train/averaging.py): the trained weights are the mean of
+    # the weights at the ends of the last k epochs, not the best epoch's (WiSE-FT then mixes
+    # that mean with the step-0 model). null: off.
+    average_last_epochs: int | None = Field(default=None, ge=1)
 
     @field_validator("task_batch_size")
     @classmethod

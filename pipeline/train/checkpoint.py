@@ -2,7 +2,8 @@
 
 A checkpoint is a folder ``step-NNNNNNNN`` under the checkpoint dir (``checkpoints/train``,
 git-ignored and not a DVC out: it is scratch state, the DVC output stays the best model):
-weights as safetensors (model, best-so-far model, SMART teacher) and everything else (optimizer,
+weights as safetensors (model, best-so-far model, the running mean of
+``train.average_last_epochs``, SMART teacher) and everything else (optimizer,
 scheduler, combiner, batch streams, the epoch's task plan, torch/numpy/python RNG states,
 history) in ``state.pt``, loaded with ``weights_only=True`` so a checkpoint cannot run code.
 Each folder is written via ``atomic_path``, so one that exists is complete; older ones are

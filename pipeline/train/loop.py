@@ -42,6 +42,7 @@ from pipeline.model.freeze import apply_freeze, param_groups
 from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train import distributed as dist
+from pipeline.train.averaging import averaged_epoch_numbers
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
 from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
@@ -118,6 +119,9 @@ class FitResult:
     stopped_early: bool = False
     resumed_from: str | None = None
     precision: str = "fp32"  # what train.precision resolved to on this device
+    # train.average_last_epochs: the averaged epochs and the mean's dev scores (the model
+    # then holds the mean; best_epoch/best_dev stay the best single epoch's)
+    average: dict[str, Any] | None = None
 
 
 @dataclass
@@ -355,6 +359,8 @@ def end_epoch(state: TrainState, score: Callable[[], dict[str, Any]], plan: Task
               "train_loss": {t: float(np.mean(v)) for t, v in prog.losses.items() if v},
               "sampler_p": plan.probabilities(prog.epoch)}
     log.epoch(record)
+    if prog.epoch in averaged_epoch_numbers(cfg.epochs, cfg.average_last_epochs):
+        state.add_to_average()
     end = prog.close_epoch(record, cfg.early_stopping_patience, cfg.epochs)
     if end.improved:
         state.keep_best()
@@ -414,14 +420,22 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
         result.train_seconds += train_epoch(state, step, plan, log, cfg, saves)
         result.stopped_early |= end_epoch(state, score, plan, log, cfg, result.train_seconds)
         saves.save(state)
-    return finish(state, result, start)
+    return finish(state, result, start, score, log)
 
 
-def finish(state: TrainState, result: FitResult, start: float) -> FitResult:
-    """Load the best epoch's weights into the model and fill in the result."""
+def finish(state: TrainState, result: FitResult, start: float,
+           score: Callable[[], dict[str, Any]], log: TrainLog) -> FitResult:
+    """Load the weights to keep into the model (the averaged epochs' mean when
+    ``train.average_last_epochs`` averaged any, else the best epoch's; the mean is scored on
+    dev) and fill in the result."""
     prog = state.progress
     assert prog.best is not None and state.best is not None
-    state.model.load_state_dict(state.best)
+    if state.average is not None:
+        state.model.load_state_dict(state.average)
+        result.average = {"epochs": list(prog.averaged), "dev": score()}
+        log.average(result.average["epochs"], result.average["dev"])
+    else:
+        state.model.load_state_dict(state.best)
     result.best_epoch = prog.best_epoch
     result.best_dev = copy.deepcopy(prog.best)
     result.history = prog.history

@@ -132,7 +132,7 @@ def train(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path, live_di
                    live_dir, checkpoint_dir)
         summary = read_json(out_dir / "train_summary.json")
         return FitResult(summary["best_epoch"], summary["best_dev"], summary["history"],
-                         summary["steps"])
+                         summary["steps"], average=summary.get("average"))
     return train_process(params, tokenized, mlm_dir, out_dir, live_dir, checkpoint_dir)
 
 
@@ -179,6 +179,8 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
         if live is not None:
             if wise_ft is not None:
                 live.summary["wise_ft_dev_overall"] = wise_ft["dev"]["overall"]
+            if result.average is not None:
+                live.summary["average_dev_overall"] = result.average["dev"]["overall"]
             live.summary["best_epoch"] = result.best_epoch
             live.summary["best_dev_overall"] = result.best_dev["overall"]
             live.summary["train_seconds"] = round(result.seconds, 1)  # for the leaderboard
@@ -191,7 +193,8 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
             "best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "steps": result.steps, "history": result.history,
             "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
-            "precision": result.precision, "head_init": head_init, "wise_ft": wise_ft,
+            "precision": result.precision, "head_init": head_init, "average": result.average,
+            "wise_ft": wise_ft,
         })
     if checkpoint_dir is not None:
         ckpt.clear(checkpoint_dir)  # the run is done; its scratch state would only go stale

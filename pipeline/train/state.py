@@ -22,6 +22,7 @@ import torch
 
 from pipeline.data.batching import BatchStream
 from pipeline.train import checkpoint as ckpt
+from pipeline.train.averaging import add_to_mean
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Progress:
     best_epoch: int = 0
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    averaged: list[int] = field(default_factory=list)  # epochs in TrainState.average
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -105,10 +107,19 @@ class TrainState:
     teacher: torch.nn.Module | None = None  # SMART's EMA teacher
     progress: Progress = field(default_factory=Progress)
     best: dict[str, torch.Tensor] | None = None  # weights of the best epoch so far, on CPU
+    # the running mean of the weights at the epoch ends in progress.averaged, on CPU
+    # (train.average_last_epochs; pipeline/train/averaging.py)
+    average: dict[str, torch.Tensor] | None = None
 
     def keep_best(self) -> None:
         """Copy the current weights as the best so far (CPU, so they survive later steps)."""
         self.best = cpu_copy(self.model.state_dict())
+
+    def add_to_average(self) -> None:
+        """Add the current weights (this epoch's end) to the running mean."""
+        self.average = add_to_mean(self.average, self.model.state_dict(),
+                                   len(self.progress.averaged))
+        self.progress.averaged.append(self.progress.epoch)
 
     def _stateful(self) -> dict[str, Any]:
         """The parts with ``state_dict``/``load_state_dict`` kept in ``state.pt``, by key."""
@@ -119,7 +130,8 @@ class TrainState:
         return parts
 
     def _weights(self) -> dict[str, torch.nn.Module]:
-        """The modules kept as safetensors files, by file name (``best`` is added apart)."""
+        """The modules kept as safetensors files, by file name (``best`` and ``average`` are
+        added apart)."""
         parts = {"model": self.model}
         if self.teacher is not None:
             parts["teacher"] = self.teacher
@@ -130,6 +142,8 @@ class TrainState:
         weights = {name: m.state_dict() for name, m in self._weights().items()}
         if self.best is not None:
             weights["best"] = self.best
+        if self.average is not None:
+            weights["average"] = self.average
         state = {"fingerprint": fingerprint, "scaler": {},
                  **{name: part.state_dict() for name, part in self._stateful().items()},
                  "streams": {t: s.state_dict() for t, s in self.streams.items()},
@@ -142,6 +156,7 @@ class TrainState:
         for name, module in self._weights().items():
             module.load_state_dict(weights[name])
         self.best = weights.get("best")
+        self.average = weights.get("average")
         for name, part in self._stateful().items():
             part.load_state_dict(state[name])
         for t, s in self.streams.items():

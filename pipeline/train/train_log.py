@@ -1,6 +1,7 @@
 """Everything the training loop reports, in one place: the progress bar, the train losses
-every ``train.log_every`` optimizer steps, one line and one DVCLive step per scored epoch, and
-the early-stop note. Only the main rank prints; ``live`` is None where DVCLive is off.
+every ``train.log_every`` optimizer steps, one line and one DVCLive step per scored epoch, the
+early-stop note and the averaged weights' scores. Only the main rank prints; ``live`` is None
+where DVCLive is off.
 
 Step losses stay on the device as detached tensors until a logging interval (or a checkpoint,
 or the epoch's end) turns them into floats: one host sync per interval instead of one per
@@ -84,6 +85,11 @@ class TrainLog:
                    + " ".join(f"{t}={v:.3f}" for t, v in record["train_loss"].items()))
         if self.live is not None:
             log_dev(self.live, record["dev"], record["sampler_p"], record["epoch"])
+
+    def average(self, epochs: list[int], dev: dict[str, Any]) -> None:
+        """The scores of the mean of ``epochs``' end weights (``train.average_last_epochs``)."""
+        self.write(f"mean of the weights of epochs {', '.join(map(str, epochs))}: "
+                   f"dev overall {dev['overall']:.4f}")
 
     def early_stop(self, patience: int | None) -> None:
         self.write(f"early stop: no better dev overall for {patience} epoch(s)")

@@ -66,11 +66,12 @@ def test_train_state_round_trips_every_part_through_save_and_restore(tmp_path):
     a.scaler.scale(torch.ones(()))  # the scaler's state exists once it has scaled a loss
     a.scaler.update(1024.0)
     a.keep_best()
+    a.add_to_average()
     with torch.no_grad():
-        a.model.weight.add_(1.0)  # the best is a copy, not the live weights
+        a.model.weight.add_(1.0)  # the best and the mean are copies, not the live weights
     a.progress = Progress(epoch=2, step=7, plan=["a", "b"], pos=1, seen=12,
                           losses={"a": [0.5]}, best={"overall": 0.3}, best_epoch=1,
-                          bad_epochs=1, history=[{"epoch": 1}])
+                          bad_epochs=1, history=[{"epoch": 1}], averaged=[1])
     path = a.save(tmp_path, "fp")
     torch_rng = torch.get_rng_state()
 
@@ -83,6 +84,7 @@ def test_train_state_round_trips_every_part_through_save_and_restore(tmp_path):
     assert _equal(b.teacher.state_dict(), a.teacher.state_dict())
     assert b.best is not None and a.best is not None and _equal(b.best, a.best)
     assert not torch.equal(b.best["weight"], b.model.weight)
+    assert b.average is not None and a.average is not None and _equal(b.average, a.average)
     assert _equal(b.optimizer.state_dict(), a.optimizer.state_dict())
     assert _equal(b.scheduler.state_dict(), a.scheduler.state_dict())
     assert _equal(b.combiner.state_dict(), a.combiner.state_dict())

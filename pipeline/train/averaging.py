@@ -1,0 +1,61 @@
+"""Checkpoint averaging: the saved model is the uniform mean of the weights at the ends of the
+last ``train.average_last_epochs`` epochs.
+
+Vaswani et al. 2017 ("Attention is all you need", section 6.1) saved their base models as the
+mean of the last 5 checkpoints; Izmailov et al. 2018 ("Averaging weights leads to wider optima
+and better generalization", SWA) showed why it helps: points late on one trajectory lie in
+one basin, and their mean sits nearer its flat centre than any of them, which generalises
+better. Fine-tuning from one pretrained start keeps every epoch end in such a basin (model
+soups, Wortsman et al. 2022, make the same argument across runs).
+
+Where this follows which paper, and where it deviates:
+- the points are the epoch ends the run already has, as in checkpoint averaging; SWA instead
+  switches to a constant or cyclical learning rate for the averaged stretch and averages once
+  per cycle. Here the schedule is left as it is (by default linear decay to 0), so averaging
+  changes nothing about the trajectory: the run is the same as without it, and its history
+  (the per-epoch dev scores) is the paired comparison;
+- the mean is uniform and running (``mean += (w - mean) / n``), as SWA's update;
+- SWA recomputes batch-norm statistics for the averaged weights; BERT-family encoders have
+  only layer norm, which keeps no running statistics, so there is nothing to recompute;
+- the averaged epochs are the last k of the planned ``train.epochs``. Early stopping that ends
+  the run inside that stretch averages the epochs it reached; one that ends before it leaves
+  nothing to average, and the best epoch is saved as without the option.
+
+Integer buffers (position ids) are equal at every point and are kept as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+
+def averaged_epoch_numbers(epochs: int, last: int | None) -> range:
+    """The epochs (1-based) whose end weights enter the mean: the last ``last`` of ``epochs``
+    (all of them when ``last`` exceeds it; none when ``last`` is None)."""
+    if last is None:
+        return range(0)
+    return range(max(1, epochs - last + 1), epochs + 1)
+
+
+def add_to_mean(mean: Mapping[str, torch.Tensor] | None, weights: Mapping[str, torch.Tensor],
+                count: int) -> dict[str, torch.Tensor]:
+    """The running mean after ``weights`` joins the ``count`` points already in ``mean``; a
+    CPU copy, so later training steps do not move it. Non-float tensors are taken from
+    ``weights``."""
+    if count == 0 or mean is None:
+        return {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
+    if mean.keys() != weights.keys():
+        odd = sorted(mean.keys() ^ weights.keys())
+        raise ValueError(f"the weights differ from the averaged ones in: {', '.join(odd[:5])}")
+    out: dict[str, torch.Tensor] = {}
+    for name, weight in weights.items():
+        current = weight.detach().to("cpu")
+        if current.is_floating_point():
+            # computed in fp32 or wider, stored in the weight's own dtype
+            acc = mean[name].to(torch.promote_types(current.dtype, torch.float32), copy=True)
+            out[name] = acc.add_((current.to(acc.dtype) - acc) / (count + 1)).to(current.dtype)
+        else:
+            out[name] = current.clone()
+    return out
