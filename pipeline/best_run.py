@@ -7,7 +7,8 @@ run left there, so the record describes exactly that run and nothing is typed in
 - dev scores per task and overall (``results/eval/metrics.json``, the evaluate stage's),
 - training time: the steps alone and the whole ``fit`` with its per-epoch dev scoring
   (``results/train/live/metrics.json``), and the dev curve per epoch against the steps'
-  cumulative seconds (``models/multitask/train_summary.json``),
+  cumulative seconds (``models/multitask/train_summary.json``), and what the saved model is
+  made of (the best epoch, the averaged epochs, the WiSE-FT alpha: the same file),
 - the test prediction files with their id counts and SHA-256,
 - the commit, the exact command and the machine (CPU model, cores, torch, precision).
 """
@@ -97,10 +98,20 @@ def build_record(project: Path, budget: str, experiment: str, command: str,
         "train_step_seconds": curve_seconds(summary),
         "train_fit_seconds": live.get("train_seconds"),
         "steps": summary.get("steps"), "best_epoch": summary.get("best_epoch"),
+        "saved_model": saved_model(summary),
         "curve": dev_curve(summary),
         "wall_seconds": None if wall_seconds is None else round(wall_seconds),
         "test_predictions": tests,
     }
+
+
+def saved_model(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the saved (and scored) model is made of: the epochs whose weights were averaged
+    (``train.average_last_epochs``; None: the best epoch's weights) and the WiSE-FT alpha it
+    was then mixed with (None: not mixed)."""
+    average = summary.get("average") or {}
+    wise_ft = summary.get("wise_ft") or {}
+    return {"averaged_epochs": average.get("epochs"), "wise_ft_alpha": wise_ft.get("alpha")}
 
 
 def curve_seconds(summary: dict[str, Any]) -> float | None:

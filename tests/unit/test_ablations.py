@@ -77,8 +77,8 @@ def test_every_ablation_is_valid_under_every_budget(tmp_path):
 
 def test_the_leaderboard_preset_validates_and_predicts_test():
     """cpu-long: the default recipe on every shipped file, full dev, test predictions, 7200
-    steps drawn by task size (at most an hour of training on 2 cores), and the zero-shot
-    floor beside it."""
+    steps drawn by task size (at most an hour of training on 2 cores), the last three epochs
+    averaged, and the zero-shot floor beside it (no epoch, so nothing averaged)."""
     raw = default_params_dict()
     params = parse_params(apply_overrides(raw, expand(raw, "baseline", "cpu-long", None)))
     assert params.data.source == "cs224n" and params.data.dir == "data/cs224n"
@@ -87,6 +87,7 @@ def test_the_leaderboard_preset_validates_and_predicts_test():
     assert params.evaluate.predict_test
     assert params.train.epochs * params.train.batches_per_epoch == 7200
     assert params.train.head_lr == 1e-3 and params.train.wise_ft_alpha == 0.8
+    assert params.train.average_last_epochs == 3  # epochs 4-6, then WiSE-FT
     assert params.sampler == "temperature" and params.train.sampler_temperature == 2.0
     assert params.model.head_init == "zero_shot" and params.model.pair_head == "auto"
     assert params.train.lr < params.train.head_lr

@@ -22,6 +22,8 @@ def _workspace(root: Path) -> Path:
         "results/train/live/metrics.json": {"train_seconds": 2900.4, "best_epoch": 2},
         "models/multitask/train_summary.json": {
             "steps": 600, "best_epoch": 2, "precision": "fp32",
+            "average": {"epochs": [1, 2], "dev": {"overall": 0.75}},
+            "wise_ft": {"alpha": 0.8, "dev": {"overall": 0.7553}},
             "history": [{"epoch": 1, "step": 300, "train_seconds": 1200.0,
                          "dev": {"sst": {"accuracy": 0.45}, "overall": 0.7}},
                         {"epoch": 2, "step": 600, "train_seconds": 2400.5,
@@ -50,6 +52,7 @@ def test_record_holds_the_runs_scores_time_commit_and_test_files(tmp_path):
     assert rec["commit"] == head and rec["changed_files"] == []
     assert rec["train_step_seconds"] == 2400.5 and rec["train_fit_seconds"] == 2900.4
     assert rec["steps"] == 600 and rec["wall_seconds"] == 3333
+    assert rec["saved_model"] == {"averaged_epochs": [1, 2], "wise_ft_alpha": 0.8}
     assert [p["epoch"] for p in rec["curve"]] == [1, 2]
     assert rec["curve"][0]["dev"] == {"sst": 0.45, "overall": 0.7}
     body = (root / "predictions/sst-test-output.csv").read_bytes()
