@@ -5,8 +5,9 @@ batch of that task (or, for the all-task loss combinations, one batch of every t
 ``combine.py``), computes the losses (cross-entropy or MSE, plus SMART's terms when enabled),
 lets the combiner turn them into gradients, and every ``grad_accum_steps`` steps takes an AdamW
 step under the chosen schedule, with gradients averaged across data-parallel ranks. After each
-epoch the dev sets are scored, the best ``overall`` model is kept, and training stops early
-after ``early_stopping_patience`` epochs without improvement. Checkpoints (every
+epoch the dev sets are scored, the best ``overall`` model is kept, in the last
+``average_last_epochs`` epochs the weights join a running mean (``averaging.py``), and training
+stops early after ``early_stopping_patience`` epochs without improvement. Checkpoints (every
 ``checkpoint_every`` optimizer steps and at epoch ends) make a killed run resumable to the same
 weights as an uninterrupted one.
 
@@ -393,7 +394,9 @@ def fit(model: MultitaskModel, train_sets: dict[str, TaskData], dev_sets: dict[s
         live: Any | None = None, eval_batch_size: int = 128, loss_cfg: LossConfig | None = None,
         checkpoint_dir: Path | None = None, fingerprint: str = "",
         dist_ctx: dist.DistContext = dist.SINGLE) -> FitResult:
-    """Train ``model`` in place; on return it holds the weights of the best dev epoch.
+    """Train ``model`` in place; on return it holds the weights of the best dev epoch, or,
+    with ``train.average_last_epochs``, the mean of the last epochs' weights (see
+    :func:`finish`).
 
     ``sampler`` names the task sampler, ``pad_id`` the tokenizer's padding id, ``in_overall``
     the tasks whose dev scores make ``overall``. With ``checkpoint_dir`` and
