@@ -39,13 +39,13 @@ def averaged_epoch_numbers(epochs: int, last: int | None) -> range:
     return range(max(1, epochs - last + 1), epochs + 1)
 
 
-def add_to_mean(mean: Mapping[str, torch.Tensor] | None, weights: Mapping[str, torch.Tensor],
+def add_to_mean(mean: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor],
                 count: int) -> dict[str, torch.Tensor]:
-    """The running mean after ``weights`` joins the ``count`` points already in ``mean``; a
-    CPU copy, so later training steps do not move it. Non-float tensors are taken from
-    ``weights``."""
-    if count == 0 or mean is None:
-        return {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
+    """The running mean after ``weights`` joins the ``count`` (>= 1) points already in
+    ``mean``, on the CPU; ``mean`` itself is left as it was. Non-float tensors are taken from
+    ``weights``. (The first point is just a CPU copy: ``state.cpu_copy``.)"""
+    if count < 1:
+        raise ValueError(f"a running mean needs at least one point already (got {count})")
     if mean.keys() != weights.keys():
         odd = sorted(mean.keys() ^ weights.keys())
         raise ValueError(f"the weights differ from the averaged ones in: {', '.join(odd[:5])}")

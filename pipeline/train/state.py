@@ -117,8 +117,9 @@ class TrainState:
 
     def add_to_average(self) -> None:
         """Add the current weights (this epoch's end) to the running mean."""
-        self.average = add_to_mean(self.average, self.model.state_dict(),
-                                   len(self.progress.averaged))
+        weights = self.model.state_dict()
+        self.average = (cpu_copy(weights) if self.average is None
+                        else add_to_mean(self.average, weights, len(self.progress.averaged)))
         self.progress.averaged.append(self.progress.epoch)
 
     def _stateful(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pipeline.train import loop
 from pipeline.train.averaging import add_to_mean, averaged_epoch_numbers
 from pipeline.train.run import train
 from pipeline.train.samplers import SAMPLERS
-from pipeline.train.state import TrainState
+from pipeline.train.state import TrainState, cpu_copy
 from pipeline.train.train_log import TrainLog
 from tests.conftest import prepare_for_training, tiny_params_dict
 from tests.unit.microtrain import micro_cfg, micro_data, micro_model, weights
@@ -32,17 +32,18 @@ def test_the_running_mean_is_the_plain_mean_and_leaves_its_inputs_alone():
     for i, p in enumerate(points):
         p["w"] *= i + 1  # 1x, 2x, 3x
         p["h"] += 2 * i  # 4, 6, 8
-    mean = None
-    for count, point in enumerate(points):
-        before = None if mean is None else {k: v.clone() for k, v in mean.items()}
-        mean = add_to_mean(mean, point, count)
-        if before is not None:
-            assert not torch.equal(before["w"], mean["w"])
-    assert mean is not None
+    mean = cpu_copy(points[0])
+    for count, point in enumerate(points[1:], start=1):
+        before = {k: v.clone() for k, v in mean.items()}
+        new = add_to_mean(mean, point, count)
+        assert all(torch.equal(mean[k], before[k]) for k in mean)  # the old mean is untouched
+        mean = new
     assert torch.allclose(mean["w"], torch.tensor([2.0, 4.0]))
     assert mean["h"].dtype == torch.bfloat16 and float(mean["h"]) == 6.0
     assert mean["ids"].dtype == torch.int64 and mean["ids"].tolist() == [3, 4]
-    assert points[0]["w"].tolist() == [1.0, 2.0]  # the first point was copied, not kept
+    assert points[0]["w"].tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="at least one point"):
+        add_to_mean(mean, points[0], 0)
 
 
 def test_weights_that_do_not_match_the_mean_are_refused():
