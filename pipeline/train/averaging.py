@@ -30,6 +30,8 @@ from collections.abc import Mapping
 
 import torch
 
+from pipeline.train.wise_ft import check_same_layout
+
 
 def averaged_epoch_numbers(epochs: int, last: int | None) -> range:
     """The epochs (1-based) whose end weights enter the mean: the last ``last`` of ``epochs``
@@ -46,9 +48,8 @@ def add_to_mean(mean: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Te
     ``weights``. (The first point is just a CPU copy: ``state.cpu_copy``.)"""
     if count < 1:
         raise ValueError(f"a running mean needs at least one point already (got {count})")
-    if mean.keys() != weights.keys():
-        odd = sorted(mean.keys() ^ weights.keys())
-        raise ValueError(f"the weights differ from the averaged ones in: {', '.join(odd[:5])}")
+    check_same_layout(weights, mean, differ="the weights differ from the averaged ones",
+                      first_is="now", second_is="in the mean")
     out: dict[str, torch.Tensor] = {}
     for name, weight in weights.items():
         current = weight.detach().to("cpu")

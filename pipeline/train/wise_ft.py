@@ -24,21 +24,30 @@ import torch
 from torch import nn
 
 
+def check_same_layout(first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor], *,
+                      differ: str, first_is: str, second_is: str) -> None:
+    """Raise ValueError unless the two state dicts hold the same names with the same shapes
+    (the precondition of every weight-space mix: WiSE-FT here, checkpoint averaging)."""
+    if first.keys() != second.keys():
+        odd = sorted(first.keys() ^ second.keys())
+        raise ValueError(f"{differ} in: {', '.join(odd[:5])}")
+    for name, weight in first.items():
+        if second[name].shape != weight.shape:
+            raise ValueError(f"'{name}': shape {tuple(weight.shape)} {first_is}, "
+                             f"{tuple(second[name].shape)} {second_is}")
+
+
 def interpolate_weights(trained: Mapping[str, torch.Tensor], start: Mapping[str, torch.Tensor],
                         alpha: float) -> dict[str, torch.Tensor]:
     """``alpha * trained + (1 - alpha) * start`` for every floating-point tensor; others are
     taken from ``trained``. The two must hold the same names and shapes."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"WiSE-FT alpha must be in [0, 1] (got {alpha})")
-    if trained.keys() != start.keys():
-        odd = sorted(trained.keys() ^ start.keys())
-        raise ValueError(f"the start model differs from the trained one in: {', '.join(odd[:5])}")
+    check_same_layout(trained, start, differ="the start model differs from the trained one",
+                      first_is="after training", second_is="at the start")
     mixed: dict[str, torch.Tensor] = {}
     for name, weight in trained.items():
         origin = start[name]
-        if origin.shape != weight.shape:
-            raise ValueError(f"'{name}': shape {tuple(weight.shape)} after training, "
-                             f"{tuple(origin.shape)} at the start")
         mixed[name] = (torch.lerp(origin.to(weight), weight, alpha)
                        if weight.is_floating_point() else weight)
     return mixed

@@ -49,6 +49,8 @@ def test_the_running_mean_is_the_plain_mean_and_leaves_its_inputs_alone():
 def test_weights_that_do_not_match_the_mean_are_refused():
     with pytest.raises(ValueError, match="differ from the averaged ones in: b"):
         add_to_mean({"a": torch.zeros(1)}, {"a": torch.zeros(1), "b": torch.zeros(1)}, 1)
+    with pytest.raises(ValueError, match=r"'a': shape \(2,\) now, \(1,\) in the mean"):
+        add_to_mean({"a": torch.zeros(1)}, {"a": torch.zeros(2)}, 1)
 
 
 def test_the_averaged_epochs_are_the_last_k_planned():
