@@ -290,7 +290,19 @@ class LossConfig(Strict):
     # Regression loss: squared error in label units (label) or on the label range rescaled
     # to [0, 1] (unit: SBERT's CosineSimilarityLoss; 25x smaller on sts' 0-5 range).
     regression_target: Literal["label", "unit"] = "label"
+    # Label smoothing (Szegedy et al. 2016, section 7) per classification task: the
+    # cross-entropy target is (1 - eps) * one-hot + eps / K, e.g. {sst: 0.1}. Missing: 0.
+    label_smoothing: dict[str, float] = {}
     smart: SmartConfig = SmartConfig()
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _smoothing_is_a_share(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {t: e for t, e in v.items() if not 0 <= e < 1}
+        if bad:
+            raise ValueError(f"label smoothing must be in [0, 1) (the share of the target "
+                             f"spread over the classes); got {bad}")
+        return v
 
     @field_validator("combine", mode="before")
     @classmethod
@@ -407,11 +419,19 @@ class Params(Strict):
     @model_validator(mode="after")
     def _task_keys_known(self) -> Params:
         for where, keys in (("train.task_batch_size", self.train.task_batch_size),
-                            ("loss.weights", self.loss.weights)):
+                            ("loss.weights", self.loss.weights),
+                            ("loss.label_smoothing", self.loss.label_smoothing)):
             unknown = sorted(set(keys) - set(self.tasks))
             if unknown:
                 raise ValueError(f"{where}: unknown task(s) {', '.join(unknown)}; "
                                  f"tasks: {', '.join(self.tasks)}")
+        regression = sorted(t for t in self.loss.label_smoothing
+                            if self.tasks[t].type == "regression")
+        if regression:
+            classification = [t for t, c in self.tasks.items() if c.type != "regression"]
+            raise ValueError(f"loss.label_smoothing: {', '.join(regression)} is a regression "
+                             f"task (no classes to smooth over); classification tasks: "
+                             f"{', '.join(classification)}")
         return self
 
 

@@ -54,14 +54,19 @@ from pipeline.train.train_log import TrainLog
 
 
 def output_loss(task: TaskSpec, out: torch.Tensor, labels: torch.Tensor,
-                regression_target: str = "label") -> torch.Tensor:
+                regression_target: str = "label", label_smoothing: float = 0.0
+                ) -> torch.Tensor:
     """Cross-entropy for classification; squared error for regression, in label units
     (``regression_target`` "label") or on the label range rescaled to [0, 1] ("unit", as
     SBERT's CosineSimilarityLoss regresses cos on y/5: 25 times smaller on sts' 0-5 range).
     "unit" puts sts' loss on the classification tasks' scale in the shared encoder's AdamW
-    moments and gradient clip; measured (README "Training recipe") it did not help sts."""
+    moments and gradient clip; measured (README "Training recipe") it did not help sts.
+
+    ``label_smoothing`` eps (classification only) is Szegedy et al. 2016's: the target is
+    (1 - eps) on the gold class plus eps / K on every one of the K classes (PyTorch's
+    ``cross_entropy(label_smoothing=eps)``)."""
     if task.type != "regression":
-        return F.cross_entropy(out.float(), labels)
+        return F.cross_entropy(out.float(), labels, label_smoothing=label_smoothing)
     loss = F.mse_loss(out.float(), labels)
     if regression_target == "unit":
         loss = loss / (task.max_label - task.min_label) ** 2
@@ -186,6 +191,7 @@ class Step:
     max_grad_norm: float | None
     dist_ctx: dist.DistContext
     regression_target: str = "label"  # loss.regression_target (see output_loss)
+    label_smoothing: dict[str, float] = field(default_factory=dict)  # loss.label_smoothing
 
     def __call__(self, chunk: list[str]) -> tuple[list[tuple[str, torch.Tensor]], int]:
         """Train on ``chunk`` (one sampled task per batch-step); returns the detached task
@@ -219,7 +225,8 @@ class Step:
             with self.precision.autocast(device):
                 out = model(task, batch)
                 loss = output_loss(model.tasks[task], out, batch["labels"],
-                                   self.regression_target)
+                                   self.regression_target,
+                                   self.label_smoothing.get(task, 0.0))
                 if self.smart is not None:
                     loss = loss + self.smart.penalty(model, task, batch, out)
             losses[task] = loss
@@ -316,7 +323,8 @@ def build(model: MultitaskModel, train_sets: dict[str, TaskData], *, cfg: TrainC
     shared, task_only = split_parameters(model, combiner)
     step = Step(state, Batches(train_sets, streams, pad_id, device, regression), precision,
                 smart, shared, task_only, list(model.parameters()) + list(combiner.parameters()),
-                cfg.max_grad_norm, dist_ctx, loss_cfg.regression_target)
+                cfg.max_grad_norm, dist_ctx, loss_cfg.regression_target,
+                loss_cfg.label_smoothing)
     dist.broadcast_parameters(model, dist_ctx)
     return state, step, plan
 
