@@ -69,6 +69,8 @@ def test_no_decay_keeps_the_four_groups_in_their_order():
     assert set(layer_lr_scales([n for n, _ in model.named_parameters()], 1.0).values()) == {1.0}
 
 
+# The schedule is advanced into its warmup before the first optimizer step on purpose.
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step:UserWarning")
 def test_the_schedule_keeps_the_ratios_and_a_step_moves_lower_layers_less():
     """Through the training loop's own optimizer and scheduler: two steps into the warmup the
     per-layer rates keep their ratios, and one AdamW step (whose first update has size ~lr per
