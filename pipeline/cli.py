@@ -6,7 +6,9 @@
 - ``ablate``: run named ablations of params.yaml under a budget as cached DVC experiments;
 - ``ablation-table``: ``benchmarks/ablations.md`` (intervals over seeds and dev rows, a forest
   plot) from the experiments' dev predictions in DVC and the reports' claims;
-- ``record-best``: ``benchmarks/best.json`` from the leaderboard preset's run in the workspace.
+- ``record-best``: ``benchmarks/best.json`` from the leaderboard preset's run in the workspace;
+- ``wise-ft-sweep``: dev scores of the trained model's WiSE-FT mix at other alphas, without
+  training again.
 
 User errors (missing model, unknown task, bad input) print ``error: ...`` and exit 2.
 """
@@ -80,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     rb.add_argument("--wall-seconds", type=float, default=None,
                     help="the whole command's wall time, install included")
     rb.add_argument("--out", type=Path, default=Path("benchmarks/best.json"))
+
+    ws = sub.add_parser("wise-ft-sweep", help="dev scores of the workspace's trained model "
+                        "mixed with its step-0 model at each alpha (WiSE-FT), nothing retrained")
+    ws.add_argument("--alphas", type=float, nargs="+",
+                    default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0], help="mixing weights in [0, 1] "
+                    "of the trained model (1: the trained model, 0: step 0)")
+    ws.add_argument("--model", type=Path, default=Path("models/multitask"))
+    ws.add_argument("--tokenized", type=Path, default=Path("data/tokenized"))
+    ws.add_argument("--mlm", type=Path, default=Path("models/mlm"),
+                    help="the MLM stage's output, when the run trained on its encoder")
+    ws.add_argument("--out", type=Path, default=Path("results/wise_ft_sweep.json"))
 
     sb = sub.add_parser("submit", help="zip predictions/*-output.csv for the leaderboard")
     sb.add_argument("--predictions", type=Path, default=Path("predictions"))
@@ -212,6 +225,17 @@ def cmd_record_best(args: argparse.Namespace) -> None:
           f"({record['train_fit_seconds']:.0f} s with per-epoch dev scoring) -> {args.out}")
 
 
+def cmd_wise_ft_sweep(args: argparse.Namespace) -> None:
+    from pipeline.config import load_params
+    from pipeline.io import write_json
+    from pipeline.wise_ft_sweep import sweep, sweep_table
+
+    result = sweep(load_params(), args.tokenized, args.mlm, args.model, args.alphas)
+    write_json(args.out, result)
+    print("\n".join(sweep_table(result)))
+    print(f"-> {args.out}")
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     from pipeline.submit import pack_submission
 
@@ -227,7 +251,7 @@ def cmd_results(args: argparse.Namespace) -> None:
 
 COMMANDS = {"results": cmd_results, "leaderboard": cmd_leaderboard, "predict": cmd_predict,
             "submit": cmd_submit, "ablate": cmd_ablate, "ablation-table": cmd_ablation_table,
-            "record-best": cmd_record_best}
+            "record-best": cmd_record_best, "wise-ft-sweep": cmd_wise_ft_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
