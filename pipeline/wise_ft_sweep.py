@@ -27,6 +27,7 @@ import torch
 
 from pipeline.config import Params
 from pipeline.errors import UserError
+from pipeline.evaluate import primary
 from pipeline.io import read_json
 from pipeline.model.multitask import MultitaskModel
 from pipeline.precision import resolve_precision
@@ -101,29 +102,34 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
             f"{trained_scores['overall']:.4f} here but {recorded:.4f} in its "
             "train_summary.json, so params.yaml or the data no longer describe the run that "
             "saved it (run `dvc repro`, or `dvc exp apply` the experiment, first)")
-    # The saved weights themselves at the run's alpha: re-mixing the recovered weights differs
-    # from them by float rounding, which under bf16 scoring can flip a borderline dev row.
-    rows = [{"alpha": a, "dev": trained_scores if a == 1.0 else score(saved)
-             if a == saved_alpha else score(interpolate_weights(trained, step0, a))}
-            for a in alphas]
+
+    def dev_at(alpha: float) -> dict[str, Any]:
+        if alpha == 1.0:
+            return trained_scores
+        if alpha == saved_alpha:
+            # the saved weights themselves: re-mixing the recovered ones differs from them by
+            # float rounding, which under bf16 scoring can flip a borderline dev row
+            return score(saved)
+        return score(interpolate_weights(trained, step0, alpha))
+
+    rows = []
+    for alpha in alphas:
+        dev = dev_at(alpha)
+        headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
+        rows.append({"alpha": alpha, "headline": headline, "overall": dev["overall"],
+                     "dev": dev})
     return {"model": str(model_dir), "run_alpha": run_alpha, "rows": rows}
-
-
-def main_metric(scores: Mapping[str, float]) -> float:
-    """A task's headline dev metric: accuracy, or Pearson r for regression."""
-    return scores["accuracy"] if "accuracy" in scores else scores["pearson"]
 
 
 def sweep_table(result: Mapping[str, Any]) -> list[str]:
     """Markdown rows: one per alpha, the run's own alpha marked."""
-    first = result["rows"][0]["dev"]
-    tasks = [t for t in first if isinstance(first[t], dict)]
+    tasks = list(result["rows"][0]["headline"])
     lines = ["| alpha | " + " | ".join(tasks) + " | overall |",
              "|---" * (len(tasks) + 2) + "|"]
     saved_alpha = 1.0 if result["run_alpha"] is None else result["run_alpha"]
     for row in result["rows"]:
         mark = " (saved)" if row["alpha"] == saved_alpha else ""
-        cells = [f"{main_metric(row['dev'][t]):.4f}" for t in tasks]
+        cells = [f"{row['headline'][t]:.4f}" for t in tasks]
         lines.append(f"| {row['alpha']:g}{mark} | " + " | ".join(cells)
-                     + f" | {row['dev']['overall']:.4f} |")
+                     + f" | {row['overall']:.4f} |")
     return lines

@@ -108,7 +108,7 @@ def test_the_trained_weights_come_back_from_the_mix(runs):
 def test_the_sweep_scores_each_alpha_as_a_run_trained_with_it_would(tokenized, runs):
     result = sweep(small_params(wise_ft_alpha=0.5), tokenized / "tok", tokenized / "mlm",
                    tokenized / "half", [0.0, 0.5, 1.0])
-    by_alpha = {row["alpha"]: row["dev"]["overall"] for row in result["rows"]}
+    by_alpha = {row["alpha"]: row["overall"] for row in result["rows"]}
     assert result["run_alpha"] == 0.5
     assert by_alpha[0.5] == pytest.approx(runs["half"][1]["wise_ft"]["dev"]["overall"], abs=1e-6)
     assert by_alpha[1.0] == pytest.approx(runs["full"][1]["best_dev"]["overall"], abs=1e-6)
