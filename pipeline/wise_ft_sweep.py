@@ -32,7 +32,7 @@ from pipeline.io import read_json
 from pipeline.model.multitask import MultitaskModel
 from pipeline.precision import resolve_precision
 from pipeline.train.loop import evaluate_sets
-from pipeline.train.run import build_model, fit_zero_shot_heads, load_split
+from pipeline.train.run import load_split, read_mlm_manifest, step0_model
 from pipeline.train.wise_ft import check_same_layout, interpolate_weights
 
 # How far the trained weights' dev overall, scored again here, may be from the one the run
@@ -75,11 +75,9 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
     run_alpha = (summary.get("wise_ft") or {}).get("alpha")
     device = device or torch.device("cpu")
     meta = read_json(tokenized / "meta.json")
-    manifest_path = mlm_dir / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else None
-    start = build_model(params, manifest, mlm_dir)
-    fit_zero_shot_heads(start, params, load_split(tokenized, start.tasks, "train"), meta, device)
     model = MultitaskModel.load(model_dir, device)
+    start = step0_model(params, read_mlm_manifest(mlm_dir), mlm_dir,
+                        load_split(tokenized, model.tasks, "train"), meta, device)
     step0 = start.state_dict()
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     trained = recover_trained(saved, step0, run_alpha)

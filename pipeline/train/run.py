@@ -63,6 +63,23 @@ def fit_zero_shot_heads(model: MultitaskModel, params: Params, train_sets: dict[
                                 resolve_precision(params.train.precision, device))
 
 
+def step0_model(params: Params, manifest: dict[str, Any] | None, mlm_dir: Path,
+                train_sets: dict[str, TaskData], meta: dict[str, Any],
+                device: torch.device) -> MultitaskModel:
+    """The model as training started: built with the same seed, heads fitted zero-shot on
+    the same train rows (WiSE-FT's ``theta_0``; rebuilt, not kept, so no copy of it is held
+    through training)."""
+    start = build_model(params, manifest, mlm_dir)
+    fit_zero_shot_heads(start, params, train_sets, meta, device)
+    return start
+
+
+def read_mlm_manifest(mlm_dir: Path) -> dict[str, Any] | None:
+    """The MLM stage's manifest, or None when the stage did not run (MLM off)."""
+    path = mlm_dir / "manifest.json"
+    return read_json(path) if path.is_file() else None
+
+
 def mix_with_start(model: MultitaskModel, start: MultitaskModel, params: Params,
                    dev_sets: dict[str, TaskData], meta: dict[str, Any], device: torch.device,
                    in_overall: set[str]) -> dict[str, Any]:
@@ -148,8 +165,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     if params.train.threads:
         torch.set_num_threads(params.train.threads)
     meta = read_json(tokenized / "meta.json")
-    manifest_path = mlm_dir / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else None
+    manifest = read_mlm_manifest(mlm_dir)
     model = build_model(params, manifest, mlm_dir)
     train_sets = load_split(tokenized, model.tasks, "train")
     dev_sets = load_split(tokenized, model.tasks, "dev")
@@ -173,8 +189,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
                      eval_batch_size=params.train.eval_batch_size, loss_cfg=params.loss,
                      checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, dist_ctx=ctx)
         if params.train.wise_ft_alpha is not None and ctx.is_main:
-            start = build_model(params, manifest, mlm_dir)  # step 0 again: same seed, same fits
-            fit_zero_shot_heads(start, params, train_sets, meta, device)
+            start = step0_model(params, manifest, mlm_dir, train_sets, meta, device)
             wise_ft = mix_with_start(model, start, params, dev_sets, meta, device, in_overall)
         if live is not None:
             if wise_ft is not None:
