@@ -116,7 +116,8 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
         headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
         rows.append({"alpha": alpha, "headline": headline, "overall": dev["overall"],
                      "dev": dev})
-    return {"model": str(model_dir), "run_alpha": run_alpha, "rows": rows}
+    return {"model": str(model_dir), "run_alpha": run_alpha, "saved_alpha": saved_alpha,
+            "rows": rows}
 
 
 def sweep_table(result: Mapping[str, Any]) -> list[str]:
@@ -124,9 +125,8 @@ def sweep_table(result: Mapping[str, Any]) -> list[str]:
     tasks = list(result["rows"][0]["headline"])
     lines = ["| alpha | " + " | ".join(tasks) + " | overall |",
              "|---" * (len(tasks) + 2) + "|"]
-    saved_alpha = 1.0 if result["run_alpha"] is None else result["run_alpha"]
     for row in result["rows"]:
-        mark = " (saved)" if row["alpha"] == saved_alpha else ""
+        mark = " (saved)" if row["alpha"] == result["saved_alpha"] else ""
         cells = [f"{row['headline'][t]:.4f}" for t in tasks]
         lines.append(f"| {row['alpha']:g}{mark} | " + " | ".join(cells)
                      + f" | {row['overall']:.4f} |")
