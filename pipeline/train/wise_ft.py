@@ -12,8 +12,11 @@ Here ``θ_0`` is the model at step 0 of training: the pretrained (or MLM) encode
 initialised, and the heads as ``model.head_init`` set them - the zero-shot fits of
 ``pipeline/model/head_init.py`` where a head has one, which is the paper's case. A head
 without a zero-shot fit (``sbert``, ``mlp``, ``bilstm``) starts from a seeded random init and
-is mixed with that, as the definition says; the paper has no such head. Integer buffers
-(position ids) are equal in both and are kept as they are.
+is mixed with that, as the definition says; the paper has no such head. Low-rank adapters
+(``lora``, ``pal_lora``) are mixed factor by factor, as every weight: since B starts at zero,
+the mixed update is α·B_ft·(α·A_ft + (1 − α)·A_0), not α·B_ft·A_ft, so the adapters' share
+of the mix is not α (the paper fine-tunes full weights and has no factored ones). Integer
+buffers (position ids) are equal in both and are kept as they are.
 """
 
 from __future__ import annotations
