@@ -19,13 +19,12 @@ Where this follows which paper, and where it deviates:
   only layer norm, which keeps no running statistics, so there is nothing to recompute;
 - the averaged epochs are the last k of the planned ``train.epochs``. Early stopping that ends
   the run inside that stretch averages the epochs it reached; one that ends before it leaves
-  nothing to average, and the best epoch is saved as without the option.
-
+  nothing to average, and the best epoch is saved as without the option;
 - low-rank adapters (``model.adapter: lora`` or ``pal_lora``) are averaged factor by factor,
-  as the papers average any weight: the mean of the B and A matrices is not the mean of the
-  updates B·A, which are bilinear in them, so the averaged adapter is none of the epochs'
-  adapters nor their mean. Measured once on the leaderboard preset with LoRA (README
-  "Training recipe"), the mean scored sst under each of its last two epochs.
+  as the papers average any weight. The update an adapter makes is B·A, bilinear in its
+  factors, so the product of the mean factors is not the mean of the epochs' updates.
+  Measured once on the leaderboard preset with LoRA (README "Training recipe"): the mean
+  scored sst under each of its last two epochs.
 
 Integer buffers (position ids) are equal at every point and are kept as they are.
 """
