@@ -8,7 +8,7 @@ params never imports a model), and the error lists the valid choices, so a typo 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -92,6 +92,11 @@ class TaskConfig(Strict):
     @property
     def output_size(self) -> int:
         return self.num_labels if self.type == "classification" else 1
+
+
+def overall_tasks(tasks: Mapping[str, TaskConfig]) -> set[str]:
+    """The tasks whose scores make up ``overall`` (``in_overall``)."""
+    return {name for name, cfg in tasks.items() if cfg.in_overall}
 
 
 class SyntheticConfig(Strict):

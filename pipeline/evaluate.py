@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
-from pipeline.config import TaskConfig
+from pipeline.config import TaskConfig, overall_tasks
 from pipeline.errors import UserError
 from pipeline.model.multitask import TaskSpec
 
@@ -117,7 +117,7 @@ def evaluate_run(model_dir: Path, tokenized: Path, tasks: dict[str, TaskConfig],
                     per_task[task] = task_metrics(model.tasks[task], data.labels, p.pred,
                                                   p.scores)
                     dev_results[task] = DevResult(data.labels, p.pred, p.scores)
-    in_overall = {t for t, c in tasks.items() if c.in_overall}
+    in_overall = overall_tasks(tasks)
     result = {**per_task, **overall_scores(model.tasks, per_task, in_overall)}
     write_json(metrics_path, result)
     if plots_dir is not None:

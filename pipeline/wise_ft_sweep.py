@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from pipeline.config import Params
+from pipeline.config import Params, overall_tasks
 from pipeline.errors import UserError
 from pipeline.evaluate import primary
 from pipeline.io import read_json
@@ -83,7 +83,7 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
     trained = recover_trained(saved, step0, run_alpha)
     saved_alpha = 1.0 if run_alpha is None else run_alpha
     dev_sets = load_split(tokenized, model.tasks, "dev")
-    in_overall = {t for t, c in params.tasks.items() if c.in_overall}
+    in_overall = overall_tasks(params.tasks)
     precision = resolve_precision(params.train.precision, device)
 
     def score(weights: Mapping[str, torch.Tensor]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from pipeline.config import Params
+from pipeline.config import Params, overall_tasks
 from pipeline.data.batching import TaskData, load_task_data
 from pipeline.device import select_device
 from pipeline.io import atomic_path, read_json, write_json
@@ -169,7 +169,7 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
     model = build_model(params, manifest, mlm_dir)
     train_sets = load_split(tokenized, model.tasks, "train")
     dev_sets = load_split(tokenized, model.tasks, "dev")
-    in_overall = {t for t, c in params.tasks.items() if c.in_overall}
+    in_overall = overall_tasks(params.tasks)
     fingerprint = run_fingerprint(params, {**meta, "mlm": manifest},
                                   {t: len(d) for t, d in train_sets.items()})
     resuming = will_resume(checkpoint_dir, fingerprint, params.train.resume, log=ctx.is_main)
