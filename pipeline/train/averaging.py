@@ -1,5 +1,6 @@
 """Checkpoint averaging: the saved model is the uniform mean of the weights at the ends of the
-last ``train.average_last_epochs`` epochs.
+last ``train.average_last_epochs`` epochs (and, with ``train.average_points_per_epoch``, at
+evenly spaced points inside them).
 
 Vaswani et al. 2017 ("Attention is all you need", section 6.1) saved their base models as the
 mean of the last 5 checkpoints; Izmailov et al. 2018 ("Averaging weights leads to wider optima
