@@ -107,11 +107,15 @@ def build_record(project: Path, budget: str, experiment: str, command: str,
 
 def saved_model(summary: dict[str, Any]) -> dict[str, Any]:
     """What the saved (and scored) model is made of: the epochs whose weights were averaged
-    (``train.average_last_epochs``; None: the best epoch's weights) and the WiSE-FT alpha it
-    was then mixed with (None: not mixed)."""
+    (``train.average_last_epochs``; None: the best epoch's weights) and at how many points
+    (``train.average_points_per_epoch``; older summaries: one per epoch), and the WiSE-FT
+    alpha it was then mixed with (None: not mixed)."""
     average = summary.get("average") or {}
     wise_ft = summary.get("wise_ft") or {}
-    return {"averaged_epochs": average.get("epochs"), "wise_ft_alpha": wise_ft.get("alpha")}
+    epochs = average.get("epochs")
+    points = average.get("points", None if epochs is None else len(epochs))
+    return {"averaged_epochs": epochs, "averaged_points": points,
+            "wise_ft_alpha": wise_ft.get("alpha")}
 
 
 def curve_seconds(summary: dict[str, Any]) -> float | None:

@@ -1,5 +1,6 @@
 """Checkpoint averaging: the saved model is the uniform mean of the weights at the ends of the
-last ``train.average_last_epochs`` epochs.
+last ``train.average_last_epochs`` epochs (and, with ``train.average_points_per_epoch``, at
+evenly spaced points inside them).
 
 Vaswani et al. 2017 ("Attention is all you need", section 6.1) saved their base models as the
 mean of the last 5 checkpoints; Izmailov et al. 2018 ("Averaging weights leads to wider optima
@@ -14,6 +15,11 @@ Where this follows which paper, and where it deviates:
   per cycle. Here the schedule is left as it is (by default linear decay to 0), so averaging
   changes nothing about the trajectory: the run is the same as without it, and its history
   (the per-epoch dev scores) is the paired comparison;
+- ``train.average_points_per_epoch`` > 1 adds evenly spaced points inside each averaged epoch
+  (by optimizer steps; the last is still the epoch's end), so the mean samples the stretch
+  more densely: towards the tail average of every iterate (Polyak and Juditsky 1992), of
+  which the epoch ends are a coarse sample. The stretch is the same; its points' centre moves
+  earlier (with k epochs and p points each, from k/2 - 1/2 to (k - 1/p)/2 epochs before the end);
 - the mean is uniform and running (``mean += (w - mean) / n``), as SWA's update;
 - SWA recomputes batch-norm statistics for the averaged weights; BERT-family encoders have
   only layer norm, which keeps no running statistics, so there is nothing to recompute;
@@ -44,6 +50,14 @@ def averaged_epoch_numbers(epochs: int, last: int | None) -> range:
     if last is None:
         return range(0)
     return range(max(1, epochs - last + 1), epochs + 1)
+
+
+def mid_epoch_points(plan_length: int, points: int) -> list[int]:
+    """The plan positions (batch-steps done) inside an epoch of ``plan_length`` after which
+    the weights join the mean, besides the epoch's end: ``points`` evenly spaced points in
+    all, the last being the end. Positions closer than one step collapse."""
+    inside = {round(k * plan_length / points) for k in range(1, points)}
+    return sorted(p for p in inside if 0 < p < plan_length)
 
 
 def add_to_mean(mean: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor],

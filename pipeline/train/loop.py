@@ -43,7 +43,7 @@ from pipeline.model.freeze import apply_freeze, param_groups
 from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train import distributed as dist
-from pipeline.train.averaging import averaged_epoch_numbers
+from pipeline.train.averaging import averaged_epoch_numbers, mid_epoch_points
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
 from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
@@ -339,6 +339,9 @@ def train_epoch(state: TrainState, step: Step, plan: TaskPlan, log: TrainLog,
         prog.start_epoch(plan.draw(prog.epoch))
     tasks = prog.plan
     assert tasks is not None
+    averaging_points = (
+        mid_epoch_points(len(tasks), cfg.average_points_per_epoch)
+        if prog.epoch in averaged_epoch_numbers(cfg.epochs, cfg.average_last_epochs) else [])
     started = time.perf_counter()
     log.start_epoch(prog.epoch, cfg.epochs, len(tasks), prog.pos)
     while prog.pos < len(tasks):
@@ -346,8 +349,10 @@ def train_epoch(state: TrainState, step: Step, plan: TaskPlan, log: TrainLog,
         losses, rows = step(chunk)
         log.add(losses)
         prog.seen += rows
-        prog.pos += len(chunk)
+        before, prog.pos = prog.pos, prog.pos + len(chunk)
         prog.step += 1
+        if any(before < point <= prog.pos for point in averaging_points):
+            state.add_to_average(epoch_end=False)
         log.after_step(prog, len(chunk), state.scheduler.get_last_lr()[0])
         if cfg.checkpoint_every and prog.step % cfg.checkpoint_every == 0 and prog.pos < len(tasks):
             log.flush(prog)
@@ -443,8 +448,9 @@ def finish(state: TrainState, result: FitResult, start: float,
     assert prog.best is not None and state.best is not None
     if state.average is not None:
         state.model.load_state_dict(state.average)
-        result.average = {"epochs": list(prog.averaged), "dev": score()}
-        log.average(result.average["epochs"], result.average["dev"])
+        result.average = {"epochs": list(prog.averaged), "points": prog.average_points,
+                          "dev": score()}
+        log.average(result.average["epochs"], prog.average_points, result.average["dev"])
     else:
         state.model.load_state_dict(state.best)
     result.best_epoch = prog.best_epoch

@@ -48,6 +48,7 @@ class Progress:
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     averaged: list[int] = field(default_factory=list)  # epochs in TrainState.average
+    average_points: int = 0  # weight points in TrainState.average (mid-epoch ones included)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -107,20 +108,24 @@ class TrainState:
     teacher: torch.nn.Module | None = None  # SMART's EMA teacher
     progress: Progress = field(default_factory=Progress)
     best: dict[str, torch.Tensor] | None = None  # weights of the best epoch so far, on CPU
-    # the running mean of the weights at the epoch ends in progress.averaged, on CPU
-    # (train.average_last_epochs; pipeline/train/averaging.py)
+    # the running mean of the weights at the progress.average_points points of the epochs in
+    # progress.averaged, on CPU (train.average_last_epochs; pipeline/train/averaging.py)
     average: dict[str, torch.Tensor] | None = None
 
     def keep_best(self) -> None:
         """Copy the current weights as the best so far (CPU, so they survive later steps)."""
         self.best = cpu_copy(self.model.state_dict())
 
-    def add_to_average(self) -> None:
-        """Add the current weights (this epoch's end) to the running mean."""
+    def add_to_average(self, epoch_end: bool = True) -> None:
+        """Add the current weights to the running mean: this epoch's end, or with
+        ``epoch_end`` False a point inside it (``train.average_points_per_epoch``)."""
         weights = self.model.state_dict()
+        prog = self.progress
         self.average = (cpu_copy(weights) if self.average is None
-                        else add_to_mean(self.average, weights, len(self.progress.averaged)))
-        self.progress.averaged.append(self.progress.epoch)
+                        else add_to_mean(self.average, weights, prog.average_points))
+        prog.average_points += 1
+        if epoch_end:
+            prog.averaged.append(prog.epoch)
 
     def _stateful(self) -> dict[str, Any]:
         """The parts with ``state_dict``/``load_state_dict`` kept in ``state.pt``, by key."""

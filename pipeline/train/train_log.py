@@ -86,10 +86,11 @@ class TrainLog:
         if self.live is not None:
             log_dev(self.live, record["dev"], record["sampler_p"], record["epoch"])
 
-    def average(self, epochs: list[int], dev: dict[str, Any]) -> None:
-        """The scores of the mean of ``epochs``' end weights (``train.average_last_epochs``)."""
-        self.write(f"mean of the weights of epochs {', '.join(map(str, epochs))}: "
-                   f"dev overall {dev['overall']:.4f}")
+    def average(self, epochs: list[int], points: int, dev: dict[str, Any]) -> None:
+        """The scores of the mean of the weights at ``points`` points of ``epochs``
+        (``train.average_last_epochs``, ``train.average_points_per_epoch``)."""
+        self.write(f"mean of the weights at {points} points of epochs "
+                   f"{', '.join(map(str, epochs))}: dev overall {dev['overall']:.4f}")
 
     def early_stop(self, patience: int | None) -> None:
         self.write(f"early stop: no better dev overall for {patience} epoch(s)")

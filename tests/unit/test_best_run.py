@@ -52,7 +52,8 @@ def test_record_holds_the_runs_scores_time_commit_and_test_files(tmp_path):
     assert rec["commit"] == head and rec["changed_files"] == []
     assert rec["train_step_seconds"] == 2400.5 and rec["train_fit_seconds"] == 2900.4
     assert rec["steps"] == 600 and rec["wall_seconds"] == 3333
-    assert rec["saved_model"] == {"averaged_epochs": [1, 2], "wise_ft_alpha": 0.8}
+    assert rec["saved_model"] == {"averaged_epochs": [1, 2], "averaged_points": 2,
+                                    "wise_ft_alpha": 0.8}
     assert [p["epoch"] for p in rec["curve"]] == [1, 2]
     assert rec["curve"][0]["dev"] == {"sst": 0.45, "overall": 0.7}
     body = (root / "predictions/sst-test-output.csv").read_bytes()

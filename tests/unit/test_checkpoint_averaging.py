@@ -1,5 +1,6 @@
 """Checkpoint averaging (``train.average_last_epochs``, pipeline/train/averaging.py): the kept
-model is the mean of the weights at the ends of the last k epochs, the mean survives a
+model is the mean of the weights at the ends of the last k epochs (and, with
+``train.average_points_per_epoch``, at evenly spaced points inside them), the mean survives a
 checkpoint and resume, and the train summary reports it beside the best single epoch."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pipeline.errors import UserError
 from pipeline.io import read_json
 from pipeline.model.multitask import MultitaskModel
 from pipeline.train import loop
-from pipeline.train.averaging import add_to_mean, averaged_epoch_numbers
+from pipeline.train.averaging import add_to_mean, averaged_epoch_numbers, mid_epoch_points
 from pipeline.train.run import train
 from pipeline.train.samplers import SAMPLERS
 from pipeline.train.state import TrainState, cpu_copy
@@ -183,3 +184,70 @@ def test_the_train_stage_saves_the_mean_and_reports_it_with_wise_ft(tmp_path):
     assert read_json(tmp_path / "live" / "metrics.json")["average_dev_overall"] == \
         pytest.approx(summary["average"]["dev"]["overall"])
     MultitaskModel.load(out, torch.device("cpu"))  # what was saved loads
+
+
+def test_points_inside_an_epoch_are_evenly_spaced_and_end_before_its_end():
+    assert mid_epoch_points(1200, 4) == [300, 600, 900]
+    assert mid_epoch_points(6, 3) == [2, 4]
+    assert mid_epoch_points(10, 1) == []  # the epoch end only
+    assert mid_epoch_points(3, 5) == [1, 2]  # closer than one step: collapsed
+    with pytest.raises(UserError, match="average_points_per_epoch"):
+        parse_params(tiny_params_dict(train={"average_points_per_epoch": 0}))
+
+
+def _fit_recording_steps(cfg: dict[str, Any], checkpoint_dir=None, stop_at=None
+                         ) -> tuple[loop.FitResult, dict, dict[tuple[int, int], dict]]:
+    """A micro run that records the weights after every step by (epoch, plan position);
+    ``stop_at`` (epoch, position) kills it there, as a crash would."""
+    real_call = loop.Step.__call__
+    after: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+
+    def call(self, chunk):
+        prog = self.state.progress
+        key = (prog.epoch, prog.pos + len(chunk))
+        if key == stop_at:
+            raise KeyboardInterrupt
+        out = real_call(self, chunk)
+        after[key] = weights(self.state.model)
+        return out
+
+    loop.Step.__call__ = call
+    try:
+        model = micro_model()
+        result = loop.fit(model, micro_data(), micro_data(16, 1),
+                          cfg=micro_cfg(precision="fp32", **cfg), sampler="round_robin",
+                          seed=0, pad_id=0, in_overall=TASKS, checkpoint_dir=checkpoint_dir,
+                          fingerprint="avg")
+    finally:
+        loop.Step.__call__ = real_call
+    return result, weights(model), after
+
+
+def test_points_inside_the_averaged_epochs_join_the_mean():
+    cfg = {"epochs": 3, "average_last_epochs": 2, "average_points_per_epoch": 3}
+    result, final, after = _fit_recording_steps(cfg)
+    points = [after[(e, p)] for e in (2, 3) for p in (2, 4, 6)]  # 6 batch-steps an epoch
+    for k in final:
+        if final[k].is_floating_point():
+            expected = torch.stack([w[k] for w in points]).mean(0)
+            assert torch.allclose(final[k], expected, atol=1e-6), k
+    assert result.average is not None
+    assert result.average["epochs"] == [2, 3] and result.average["points"] == 6
+    # the trajectory is the run without the option: only what is kept differs
+    plain, plain_final, plain_after = _fit_recording_steps(
+        {"epochs": 3, "average_last_epochs": 2})
+    assert plain.average is not None and plain.average["points"] == 2
+    assert all(torch.equal(plain_after[key][k], after[key][k]) for key in after for k in final)
+    assert not all(torch.equal(plain_final[k], final[k]) for k in final)
+
+
+def test_a_mean_with_points_inside_epochs_survives_a_crash_between_them(tmp_path):
+    cfg = {"epochs": 3, "average_last_epochs": 2, "average_points_per_epoch": 3,
+           "checkpoint_every": 1}
+    _, straight_final, _ = _fit_recording_steps(cfg)
+    with pytest.raises(KeyboardInterrupt):  # after epoch 3's point at 2, before the one at 4
+        _fit_recording_steps(cfg, tmp_path, stop_at=(3, 3))
+    resumed, resumed_final, after = _fit_recording_steps(cfg, tmp_path)
+    assert resumed.resumed_from is not None and min(after) == (3, 3)
+    assert resumed.average is not None and resumed.average["points"] == 6
+    assert all(torch.equal(resumed_final[k], straight_final[k]) for k in straight_final)
