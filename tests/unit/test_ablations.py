@@ -97,7 +97,7 @@ def test_the_leaderboard_preset_validates_and_predicts_test():
     assert params.train.epochs * params.train.batches_per_epoch == 7200
     assert params.train.head_lr == 1e-3 and params.train.wise_ft_alpha == 0.95
     assert params.train.average_last_epochs == 3  # epochs 4-6, then WiSE-FT
-    assert params.train.average_points_per_epoch == 4  # every 300 steps
+    assert params.train.average_points_per_epoch == 1  # the epoch ends (4: tried, rejected)
     assert params.sampler == "temperature" and params.train.sampler_temperature == 2.0
     assert params.model.head_init == "zero_shot" and params.model.pair_head == "auto"
     assert params.train.lr < params.train.head_lr
