@@ -102,9 +102,18 @@ def test_early_stopping_averages_the_epochs_of_the_stretch_it_reached():
     assert before.progress.averaged == [] and before.average is None
 
 
+def _micro_fit(cfg: dict[str, Any], checkpoint_dir=None) -> tuple[loop.FitResult, dict]:
+    """A micro run (fp32, round robin, seed 0); returns its result and final weights."""
+    model = micro_model()
+    result = loop.fit(model, micro_data(), micro_data(16, 1),
+                      cfg=micro_cfg(precision="fp32", **cfg), sampler="round_robin", seed=0,
+                      pad_id=0, in_overall=TASKS, checkpoint_dir=checkpoint_dir,
+                      fingerprint="avg")
+    return result, weights(model)
+
+
 def _fit(cfg: dict[str, Any], checkpoint_dir=None) -> tuple[loop.FitResult, dict, list[dict]]:
     """A micro run; returns its result, final weights and the weights at each epoch end."""
-    model = micro_model()
     ends: list[dict[str, torch.Tensor]] = []
     real_end_epoch = loop.end_epoch
 
@@ -114,13 +123,10 @@ def _fit(cfg: dict[str, Any], checkpoint_dir=None) -> tuple[loop.FitResult, dict
 
     loop.end_epoch = end_epoch
     try:
-        result = loop.fit(model, micro_data(), micro_data(16, 1),
-                          cfg=micro_cfg(precision="fp32", **cfg),
-                          sampler="round_robin", seed=0, pad_id=0, in_overall=TASKS,
-                          checkpoint_dir=checkpoint_dir, fingerprint="avg")
+        result, final = _micro_fit(cfg, checkpoint_dir)
     finally:
         loop.end_epoch = real_end_epoch
-    return result, weights(model), ends
+    return result, final, ends
 
 
 def test_fit_keeps_the_mean_of_the_last_epochs_and_scores_it():
@@ -213,14 +219,10 @@ def _fit_recording_steps(cfg: dict[str, Any], checkpoint_dir=None, stop_at=None
 
     loop.Step.__call__ = call
     try:
-        model = micro_model()
-        result = loop.fit(model, micro_data(), micro_data(16, 1),
-                          cfg=micro_cfg(precision="fp32", **cfg), sampler="round_robin",
-                          seed=0, pad_id=0, in_overall=TASKS, checkpoint_dir=checkpoint_dir,
-                          fingerprint="avg")
+        result, final = _micro_fit(cfg, checkpoint_dir)
     finally:
         loop.Step.__call__ = real_call
-    return result, weights(model), after
+    return result, final, after
 
 
 def test_points_inside_the_averaged_epochs_join_the_mean():
