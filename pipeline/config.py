@@ -260,7 +260,8 @@ class TrainConfig(Strict):
     # that mean with the step-0 model). null: off.
     average_last_epochs: int | None = Field(default=None, ge=1)
     # How many evenly spaced points of each averaged epoch join that mean, the last at the
-    # epoch's end (1: the epoch end only; 4: after every quarter of the epoch's steps).
+    # epoch's end (1: the epoch end only; 4: after every quarter of the epoch's steps). Above
+    # 1, the summary also scores the epoch ends' own mean (average.epoch_ends), paired.
     average_points_per_epoch: int = Field(default=1, ge=1)
 
     @field_validator("task_batch_size")

@@ -19,7 +19,10 @@ Where this follows which paper, and where it deviates:
   (by optimizer steps; the last is still the epoch's end), so the mean samples the stretch
   more densely: towards the tail average of every iterate (Polyak and Juditsky 1992), of
   which the epoch ends are a coarse sample. The stretch is the same; its points' centre moves
-  earlier (with k epochs and p points each, from k/2 - 1/2 to (k - 1/p)/2 epochs before the end);
+  earlier (with k epochs and p points each, from k/2 - 1/2 to (k - 1/p)/2 epochs before the end).
+  The epoch ends' own mean is then kept beside the dense one and scored too (after WiSE-FT's
+  mix as well, when it is on), so the train summary holds the option's effect measured on one
+  trajectory: a paired comparison at the cost of one more dev scoring;
 - the mean is uniform and running (``mean += (w - mean) / n``), as SWA's update;
 - SWA recomputes batch-norm statistics for the averaged weights; BERT-family encoders have
   only layer norm, which keeps no running statistics, so there is nothing to recompute;

@@ -126,8 +126,12 @@ class FitResult:
     resumed_from: str | None = None
     precision: str = "fp32"  # what train.precision resolved to on this device
     # train.average_last_epochs: the averaged epochs and the mean's dev scores (the model
-    # then holds the mean; best_epoch/best_dev stay the best single epoch's)
+    # then holds the mean; best_epoch/best_dev stay the best single epoch's); with points
+    # inside the epochs, also "epoch_ends": the epoch ends' own mean and its dev scores
     average: dict[str, Any] | None = None
+    # the epoch ends' own mean (weights, CPU) when points inside the epochs were averaged:
+    # the train stage mixes it with the step-0 model too, to report it after WiSE-FT
+    epoch_end_mean: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -374,7 +378,7 @@ def end_epoch(state: TrainState, score: Callable[[], dict[str, Any]], plan: Task
               "sampler_p": plan.probabilities(prog.epoch)}
     log.epoch(record)
     if prog.epoch in averaged_epoch_numbers(cfg.epochs, cfg.average_last_epochs):
-        state.add_to_average()
+        state.add_to_average(separate_ends=cfg.average_points_per_epoch > 1)
     end = prog.close_epoch(record, cfg.early_stopping_patience, cfg.epochs)
     if end.improved:
         state.keep_best()
@@ -443,16 +447,26 @@ def finish(state: TrainState, result: FitResult, start: float,
            score: Callable[[], dict[str, Any]], log: TrainLog) -> FitResult:
     """Load the weights to keep into the model (the averaged epochs' mean when
     ``train.average_last_epochs`` averaged any, else the best epoch's; the mean is scored on
-    dev) and fill in the result."""
+    dev) and fill in the result. With points inside the epochs, the epoch ends' own mean is
+    scored first, so the summary holds the option's effect measured on one trajectory."""
     prog = state.progress
     assert prog.best is not None and state.best is not None
-    if state.average is not None:
-        state.model.load_state_dict(state.average)
-        result.average = {"epochs": list(prog.averaged), "points": prog.average_points,
-                          "dev": score()}
-        log.average(result.average["epochs"], prog.average_points, result.average["dev"])
-    else:
+
+    def scored_mean(weights: dict[str, torch.Tensor], points: int) -> dict[str, Any]:
+        state.model.load_state_dict(weights)
+        scored = {"epochs": list(prog.averaged), "points": points, "dev": score()}
+        log.average(scored["epochs"], points, scored["dev"])
+        return scored
+
+    if state.average is None:
         state.model.load_state_dict(state.best)
+    else:
+        ends = (None if state.epoch_end_average is None
+                else scored_mean(state.epoch_end_average, len(prog.averaged)))
+        result.average = scored_mean(state.average, prog.average_points)  # loaded last: kept
+        if ends is not None:
+            result.average["epoch_ends"] = ends
+            result.epoch_end_mean = state.epoch_end_average
     result.best_epoch = prog.best_epoch
     result.best_dev = copy.deepcopy(prog.best)
     result.history = prog.history

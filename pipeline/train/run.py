@@ -24,7 +24,7 @@ from pipeline.precision import resolve_precision
 from pipeline.train import checkpoint as ckpt
 from pipeline.train import distributed as dist
 from pipeline.train.loop import FitResult, evaluate_sets, fit
-from pipeline.train.wise_ft import apply_wise_ft
+from pipeline.train.wise_ft import apply_wise_ft, interpolate_weights
 
 
 def load_split(tokenized: Path, specs: dict[str, TaskSpec], split: str) -> dict[str, TaskData]:
@@ -82,17 +82,35 @@ def read_mlm_manifest(mlm_dir: Path) -> dict[str, Any] | None:
 
 def mix_with_start(model: MultitaskModel, start: MultitaskModel, params: Params,
                    dev_sets: dict[str, TaskData], meta: dict[str, Any], device: torch.device,
-                   in_overall: set[str]) -> dict[str, Any]:
+                   in_overall: set[str], epoch_end_mean: dict[str, torch.Tensor] | None = None
+                   ) -> dict[str, Any]:
     """WiSE-FT (``pipeline/train/wise_ft.py``): ``model`` becomes ``alpha * model + (1 -
     alpha) * start``; returns alpha and the mixed model's dev scores (the train summary's
-    ``best_dev`` stays the trained model's)."""
+    ``best_dev`` stays the trained model's).
+
+    With ``epoch_end_mean`` (the epoch ends' own mean, kept beside a mean with points inside
+    the epochs), that mean is mixed at the same alpha and scored too (``epoch_ends``): what
+    the run would have saved without ``train.average_points_per_epoch``. ``start`` then
+    holds that mix: it is not needed after."""
     alpha = float(params.train.wise_ft_alpha)  # type: ignore[arg-type]
+    precision = resolve_precision(params.train.precision, device)
+
+    def dev_of(mixed: MultitaskModel) -> dict[str, Any]:
+        return evaluate_sets(mixed, dev_sets, params.train.eval_batch_size,
+                             int(meta["pad_token_id"]), device, in_overall, precision)
+
+    step0 = (None if epoch_end_mean is None
+             else {k: v.detach().clone() for k, v in start.state_dict().items()})
     apply_wise_ft(model, start, alpha)
-    dev = evaluate_sets(model, dev_sets, params.train.eval_batch_size,
-                        int(meta["pad_token_id"]), device, in_overall,
-                        resolve_precision(params.train.precision, device))
-    print(f"WiSE-FT alpha {alpha}: dev overall {dev['overall']:.4f}")
-    return {"alpha": alpha, "dev": dev}
+    mixed = {"alpha": alpha, "dev": dev_of(model)}
+    print(f"WiSE-FT alpha {alpha}: dev overall {mixed['dev']['overall']:.4f}")
+    if epoch_end_mean is not None and step0 is not None:
+        with torch.no_grad():
+            start.load_state_dict(interpolate_weights(epoch_end_mean, step0, alpha))
+        mixed["epoch_ends"] = {"dev": dev_of(start)}
+        print(f"WiSE-FT alpha {alpha} of the epoch ends' own mean: dev overall "
+              f"{mixed['epoch_ends']['dev']['overall']:.4f}")
+    return mixed
 
 
 def save_inference_files(params: Params, meta: dict[str, Any], model_dir: Path) -> None:
@@ -190,7 +208,8 @@ def train_process(params: Params, tokenized: Path, mlm_dir: Path, out_dir: Path,
                      checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, dist_ctx=ctx)
         if params.train.wise_ft_alpha is not None and ctx.is_main:
             start = step0_model(params, manifest, mlm_dir, train_sets, meta, device)
-            wise_ft = mix_with_start(model, start, params, dev_sets, meta, device, in_overall)
+            wise_ft = mix_with_start(model, start, params, dev_sets, meta, device, in_overall,
+                                     result.epoch_end_mean)
         if live is not None:
             if wise_ft is not None:
                 live.summary["wise_ft_dev_overall"] = wise_ft["dev"]["overall"]

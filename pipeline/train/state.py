@@ -111,21 +111,31 @@ class TrainState:
     # the running mean of the weights at the progress.average_points points of the epochs in
     # progress.averaged, on CPU (train.average_last_epochs; pipeline/train/averaging.py)
     average: dict[str, torch.Tensor] | None = None
+    # with points inside the epochs (train.average_points_per_epoch > 1), the running mean of
+    # the epoch ends alone (len(progress.averaged) points) beside it: what the run would have
+    # kept without the option, on the same trajectory, so the summary compares the two paired
+    epoch_end_average: dict[str, torch.Tensor] | None = None
 
     def keep_best(self) -> None:
         """Copy the current weights as the best so far (CPU, so they survive later steps)."""
         self.best = cpu_copy(self.model.state_dict())
 
-    def add_to_average(self, epoch_end: bool = True) -> None:
+    def add_to_average(self, epoch_end: bool = True, separate_ends: bool = False) -> None:
         """Add the current weights to the running mean: this epoch's end, or with
-        ``epoch_end`` False a point inside it (``train.average_points_per_epoch``)."""
+        ``epoch_end`` False a point inside it (``train.average_points_per_epoch``). With
+        ``separate_ends``, an epoch end also joins :attr:`epoch_end_average`."""
         weights = self.model.state_dict()
         prog = self.progress
         self.average = (cpu_copy(weights) if self.average is None
                         else add_to_mean(self.average, weights, prog.average_points))
         prog.average_points += 1
-        if epoch_end:
-            prog.averaged.append(prog.epoch)
+        if not epoch_end:
+            return
+        if separate_ends:
+            self.epoch_end_average = (
+                cpu_copy(weights) if self.epoch_end_average is None
+                else add_to_mean(self.epoch_end_average, weights, len(prog.averaged)))
+        prog.averaged.append(prog.epoch)
 
     def _stateful(self) -> dict[str, Any]:
         """The parts with ``state_dict``/``load_state_dict`` kept in ``state.pt``, by key."""
@@ -136,7 +146,7 @@ class TrainState:
         return parts
 
     def _weights(self) -> dict[str, torch.nn.Module]:
-        """The modules kept as safetensors files, by file name (``best`` and ``average`` are
+        """The modules kept as safetensors files, by file name (``best`` and the means are
         added apart)."""
         parts = {"model": self.model}
         if self.teacher is not None:
@@ -150,6 +160,8 @@ class TrainState:
             weights["best"] = self.best
         if self.average is not None:
             weights["average"] = self.average
+        if self.epoch_end_average is not None:
+            weights["epoch_end_average"] = self.epoch_end_average
         state = {"fingerprint": fingerprint, "scaler": {},
                  **{name: part.state_dict() for name, part in self._stateful().items()},
                  "streams": {t: s.state_dict() for t, s in self.streams.items()},
@@ -163,6 +175,7 @@ class TrainState:
             module.load_state_dict(weights[name])
         self.best = weights.get("best")
         self.average = weights.get("average")
+        self.epoch_end_average = weights.get("epoch_end_average")
         for name, part in self._stateful().items():
             part.load_state_dict(state[name])
         for t, s in self.streams.items():

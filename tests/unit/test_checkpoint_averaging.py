@@ -192,6 +192,32 @@ def test_the_train_stage_saves_the_mean_and_reports_it_with_wise_ft(tmp_path):
     MultitaskModel.load(out, torch.device("cpu"))  # what was saved loads
 
 
+def test_the_train_stage_scores_the_epoch_ends_own_mean_beside_a_denser_one(tmp_path):
+    def params(points: int):
+        return parse_params(tiny_params_dict(
+            train={"epochs": 2, "precision": "fp32", "lr": 1e-3, "head_lr": 1e-3,
+                   "average_last_epochs": 2, "average_points_per_epoch": points,
+                   "wise_ft_alpha": 0.5},
+            data={"synthetic": {"train_size": 120, "dev_size": 30, "test_size": 10}}))
+
+    prepare_for_training(params(1), tmp_path)  # the data do not depend on the averaging
+
+    def summary(points: int) -> dict[str, Any]:
+        out = tmp_path / f"model-{points}"
+        train(params(points), tmp_path / "tok", tmp_path / "mlm", out,
+              tmp_path / f"live-{points}")
+        return read_json(out / "train_summary.json")
+
+    plain, dense = summary(1), summary(3)
+    assert dense["average"]["points"] == 6 and dense["average"]["epochs"] == [1, 2]
+    assert "epoch_ends" not in plain["average"] and "epoch_ends" not in plain["wise_ft"]
+    # the epoch ends' own mean, before and after the same WiSE-FT mix, is what the run
+    # without the option kept and saved
+    assert dense["average"]["epoch_ends"]["dev"] == plain["average"]["dev"]
+    assert dense["wise_ft"]["epoch_ends"]["dev"] == plain["wise_ft"]["dev"]
+    assert dense["wise_ft"]["dev"] != plain["wise_ft"]["dev"]
+
+
 def test_points_inside_an_epoch_are_evenly_spaced_and_end_before_its_end():
     assert mid_epoch_points(1200, 4) == [300, 600, 900]
     assert mid_epoch_points(6, 3) == [2, 4]
@@ -241,15 +267,24 @@ def test_points_inside_the_averaged_epochs_join_the_mean():
     assert plain.average is not None and plain.average["points"] == 2
     assert all(torch.equal(plain_after[key][k], after[key][k]) for key in after for k in final)
     assert not all(torch.equal(plain_final[k], final[k]) for k in final)
+    # ... and the epoch ends' own mean, kept beside, is exactly what that run kept
+    assert plain.epoch_end_mean is None and "epoch_ends" not in plain.average
+    assert result.epoch_end_mean is not None
+    assert all(torch.equal(result.epoch_end_mean[k], plain_final[k]) for k in final)
+    assert result.average["epoch_ends"] == {"epochs": [2, 3], "points": 2,
+                                            "dev": plain.average["dev"]}
 
 
 def test_a_mean_with_points_inside_epochs_survives_a_crash_between_them(tmp_path):
     cfg = {"epochs": 3, "average_last_epochs": 2, "average_points_per_epoch": 3,
            "checkpoint_every": 1}
-    _, straight_final, _ = _fit_recording_steps(cfg)
+    straight, straight_final, _ = _fit_recording_steps(cfg)
     with pytest.raises(KeyboardInterrupt):  # after epoch 3's point at 2, before the one at 4
         _fit_recording_steps(cfg, tmp_path, stop_at=(3, 3))
     resumed, resumed_final, after = _fit_recording_steps(cfg, tmp_path)
     assert resumed.resumed_from is not None and min(after) == (3, 3)
     assert resumed.average is not None and resumed.average["points"] == 6
     assert all(torch.equal(resumed_final[k], straight_final[k]) for k in straight_final)
+    assert straight.epoch_end_mean is not None and resumed.epoch_end_mean is not None
+    assert all(torch.equal(resumed.epoch_end_mean[k], straight.epoch_end_mean[k])
+               for k in straight_final)
