@@ -99,14 +99,14 @@ def mix_with_start(model: MultitaskModel, start: MultitaskModel, params: Params,
         return evaluate_sets(mixed, dev_sets, params.train.eval_batch_size,
                              int(meta["pad_token_id"]), device, in_overall, precision)
 
-    step0 = (None if epoch_end_mean is None
-             else {k: v.detach().clone() for k, v in start.state_dict().items()})
+    ends_mixed = (None if epoch_end_mean is None
+                  else interpolate_weights(epoch_end_mean, start.state_dict(), alpha))
     apply_wise_ft(model, start, alpha)
     mixed = {"alpha": alpha, "dev": dev_of(model)}
     print(f"WiSE-FT alpha {alpha}: dev overall {mixed['dev']['overall']:.4f}")
-    if epoch_end_mean is not None and step0 is not None:
+    if ends_mixed is not None:
         with torch.no_grad():
-            start.load_state_dict(interpolate_weights(epoch_end_mean, step0, alpha))
+            start.load_state_dict(ends_mixed)
         mixed["epoch_ends"] = {"dev": dev_of(start)}
         print(f"WiSE-FT alpha {alpha} of the epoch ends' own mean: dev overall "
               f"{mixed['epoch_ends']['dev']['overall']:.4f}")
