@@ -237,6 +237,9 @@ class TrainConfig(Strict):
     eval_batch_size: int = Field(default=128, ge=1)
     # Per-task batch size overriding batch_size, e.g. {para: 64}.
     task_batch_size: dict[str, int] = {}
+    # Per task, a factor on the encoder's lr on the optimizer steps that draw that task
+    # (loss.combine sampled only), e.g. {sst: 2.0}; heads keep head_lr. Missing: 1.
+    task_encoder_lr_scale: dict[str, float] = {}
     schedule: ScheduleName = "linear"
     lr_decay: float = Field(default=0.5, gt=0, le=1)  # exponential schedule: factor per epoch
     grad_accum_steps: int = Field(default=1, ge=1)
@@ -270,6 +273,14 @@ class TrainConfig(Strict):
         for t, n in v.items():
             if n < 1:
                 raise ValueError(f"batch size of task '{t}' must be >= 1 (got {n})")
+        return v
+
+    @field_validator("task_encoder_lr_scale")
+    @classmethod
+    def _task_encoder_lr_scale(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {t: f for t, f in v.items() if not f > 0}
+        if bad:
+            raise ValueError(f"encoder lr factors must be > 0 (1: the encoder's own lr); got {bad}")
         return v
 
     @model_validator(mode="after")
@@ -428,6 +439,7 @@ class Params(Strict):
     @model_validator(mode="after")
     def _task_keys_known(self) -> Params:
         for where, keys in (("train.task_batch_size", self.train.task_batch_size),
+                            ("train.task_encoder_lr_scale", self.train.task_encoder_lr_scale),
                             ("loss.weights", self.loss.weights),
                             ("loss.label_smoothing", self.loss.label_smoothing)):
             unknown = sorted(set(keys) - set(self.tasks))
@@ -441,6 +453,12 @@ class Params(Strict):
             raise ValueError(f"loss.label_smoothing: {', '.join(regression)} is a regression "
                              f"task (no classes to smooth over); classification tasks: "
                              f"{', '.join(classification)}")
+        scaled = {t: f for t, f in self.train.task_encoder_lr_scale.items() if f != 1.0}
+        if scaled and self.loss.combine != "sampled":
+            raise ValueError(f"train.task_encoder_lr_scale {scaled} needs loss.combine=sampled "
+                             f"(one task per step); with combine={self.loss.combine} every step "
+                             f"trains every task: weigh them with loss.combine=weighted and "
+                             f"loss.weights")
         return self
 
 

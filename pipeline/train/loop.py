@@ -25,7 +25,8 @@ import functools
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,27 @@ class Batches:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}, len(idx)
 
 
+@contextmanager
+def scaled_encoder_lr(opt: torch.optim.Optimizer, factor: float) -> Iterator[None]:
+    """The encoder's param groups (``param_groups`` names them ``encoder...``) at ``factor``
+    times their lr for one optimizer step, then back to the schedule's value. AdamW's update,
+    decoupled weight decay included, is proportional to lr, so this scales that step's encoder
+    update by ``factor`` exactly; the moments are shared by every task, so a step of task A
+    still carries the momentum of the steps before it (beta1 0.9: about the last ten)."""
+    if factor == 1.0:
+        yield
+        return
+    groups = [g for g in opt.param_groups if str(g.get("name", "")).startswith("encoder")]
+    kept = [g["lr"] for g in groups]
+    for g in groups:
+        g["lr"] = g["lr"] * factor
+    try:
+        yield
+    finally:
+        for g, lr in zip(groups, kept, strict=True):
+            g["lr"] = lr
+
+
 @dataclass
 class Step:
     """One optimizer step over a chunk of up to ``train.grad_accum_steps`` batch-steps: each
@@ -196,6 +218,7 @@ class Step:
     dist_ctx: dist.DistContext
     regression_target: str = "label"  # loss.regression_target (see output_loss)
     label_smoothing: dict[str, float] = field(default_factory=dict)  # loss.label_smoothing
+    encoder_lr_scale: dict[str, float] = field(default_factory=dict)  # train.task_encoder_lr_scale
 
     def __call__(self, chunk: list[str]) -> tuple[list[tuple[str, torch.Tensor]], int]:
         """Train on ``chunk`` (one sampled task per batch-step); returns the detached task
@@ -215,7 +238,8 @@ class Step:
                 state.combiner.backward(trainable, back)
             logged.extend((t, v.detach()) for t, v in losses.items())
             rows += n
-        self.apply()
+        # The step takes the mean of its batch-steps' gradients, so the mean of their factors.
+        self.apply(sum(self.encoder_lr_scale.get(t, 1.0) for t in chunk) / len(chunk))
         return logged, rows
 
     def losses(self, sampled: str) -> tuple[dict[str, torch.Tensor], int]:
@@ -237,21 +261,23 @@ class Step:
             rows += n
         return losses, rows
 
-    def apply(self) -> None:
+    def apply(self, encoder_lr_factor: float = 1.0) -> None:
         """Average the accumulated gradients across ranks (exactly: the same mean as one
-        process on the whole batches), unscale (fp16), clip, step AdamW and the schedule,
-        and let SMART's teacher follow the new weights."""
+        process on the whole batches), unscale (fp16), clip, step AdamW (the encoder's groups
+        at ``encoder_lr_factor`` times the schedule's lr, ``train.task_encoder_lr_scale``)
+        and the schedule, and let SMART's teacher follow the new weights."""
         state = self.state
         dist.average_gradients(self.trained, self.dist_ctx)
         if state.scaler is not None:
             state.scaler.unscale_(state.optimizer)
         if self.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.trained, self.max_grad_norm)
-        if state.scaler is not None:
-            state.scaler.step(state.optimizer)
-            state.scaler.update()
-        else:
-            state.optimizer.step()
+        with scaled_encoder_lr(state.optimizer, encoder_lr_factor):
+            if state.scaler is not None:
+                state.scaler.step(state.optimizer)
+                state.scaler.update()
+            else:
+                state.optimizer.step()
         state.scheduler.step()
         if self.smart is not None:
             self.smart.update_teacher(state.model)
@@ -328,7 +354,7 @@ def build(model: MultitaskModel, train_sets: dict[str, TaskData], *, cfg: TrainC
     step = Step(state, Batches(train_sets, streams, pad_id, device, regression), precision,
                 smart, shared, task_only, list(model.parameters()) + list(combiner.parameters()),
                 cfg.max_grad_norm, dist_ctx, loss_cfg.regression_target,
-                loss_cfg.label_smoothing)
+                loss_cfg.label_smoothing, cfg.task_encoder_lr_scale)
     dist.broadcast_parameters(model, dist_ctx)
     return state, step, plan
 
