@@ -66,6 +66,12 @@ def test_bf16_runs_on_cpu_and_fp16_is_refused():
     ({"train": {"resume": "always"}}, "auto"),
     ({"loss": {"weights": {"nope": 2.0}}}, "unknown task(s) nope"),
     ({"train": {"task_batch_size": {"nope": 2}}}, "unknown task(s) nope"),
+    ({"train": {"task_encoder_lr_scale": {"nope": 2.0}}},
+     "train.task_encoder_lr_scale: unknown task(s) nope; tasks: sst, para, sts, cfimdb"),
+    ({"train": {"task_encoder_lr_scale": {"sst": 0.0}}}, "must be > 0"),
+    ({"train": {"task_encoder_lr_scale": {"sst": 2.0}}, "loss": {"combine": "pcgrad"}},
+     "needs loss.combine=sampled (one task per step); with combine=pcgrad every step trains "
+     "every task"),
     ({"loss": {"smart": {"eps": -1}}}, "loss.smart.eps"),
     ({"loss": {"combine": "random_task"}},
      "loss.combine: 'random_task' is a sampler, not a loss combination: use "
