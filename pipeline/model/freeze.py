@@ -75,6 +75,15 @@ def layer_lr_scales(names: Iterable[str], decay: float) -> dict[str, float]:
     return {n: decay ** (top - (top if d is None else d)) for n, d in depths.items()}
 
 
+ENCODER_GROUP = "encoder"  # the label of every encoder group :func:`param_groups` makes
+
+
+def encoder_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The encoder's groups among an optimizer's, by the label :func:`param_groups` gave them
+    (``encoder``, ``encoder_x0.9``, ``encoder_no_decay``...; heads are ``heads_adapters...``)."""
+    return [g for g in groups if str(g.get("name", "")).startswith(ENCODER_GROUP)]
+
+
 def param_groups(model: nn.Module, lr: float, head_lr: float | None,
                  weight_decay: float, layer_decay: float = 1.0) -> list[dict[str, Any]]:
     """AdamW groups: encoder vs heads/adapters learning rates (the encoder's scaled per layer
@@ -87,7 +96,7 @@ def param_groups(model: nn.Module, lr: float, head_lr: float | None,
     out = []
     for (scale, decay), ps in sorted(groups.items(), reverse=True):
         enc = scale >= 0
-        label = "encoder" if enc else "heads_adapters"
+        label = ENCODER_GROUP if enc else "heads_adapters"
         if enc and scale != 1.0:
             label += f"_x{scale:.4g}"
         out.append({"params": ps, "lr": lr * scale if enc else (head_lr or lr),

@@ -40,7 +40,7 @@ from pipeline.data.batching import BatchStream, TaskData, collate, num_batches
 from pipeline.device import select_device
 from pipeline.evaluate import overall_scores, task_metrics
 from pipeline.inference import predict
-from pipeline.model.freeze import apply_freeze, param_groups
+from pipeline.model.freeze import apply_freeze, encoder_groups, param_groups
 from pipeline.model.multitask import MultitaskModel, TaskSpec
 from pipeline.precision import PRECISIONS, Precision, resolve_precision
 from pipeline.train import distributed as dist
@@ -181,7 +181,7 @@ class Batches:
 
 @contextmanager
 def scaled_encoder_lr(opt: torch.optim.Optimizer, factor: float) -> Iterator[None]:
-    """The encoder's param groups (``param_groups`` names them ``encoder...``) at ``factor``
+    """The encoder's param groups (:func:`encoder_groups`) at ``factor``
     times their lr for one optimizer step, then back to the schedule's value. AdamW's update,
     decoupled weight decay included, is proportional to lr, so this scales that step's encoder
     update by ``factor`` exactly; the moments are shared by every task, so a step of task A
@@ -189,7 +189,7 @@ def scaled_encoder_lr(opt: torch.optim.Optimizer, factor: float) -> Iterator[Non
     if factor == 1.0:
         yield
         return
-    groups = [g for g in opt.param_groups if str(g.get("name", "")).startswith("encoder")]
+    groups = encoder_groups(opt.param_groups)
     kept = [g["lr"] for g in groups]
     for g in groups:
         g["lr"] = g["lr"] * factor
