@@ -37,6 +37,7 @@ HEADS: dict[str, HeadFit] = {
     "mlp": HeadFit(),
     "sbert": HeadFit(needs_siamese=True),
     "cosine": HeadFit(needs_siamese=True, binary_or_regression=True),
+    "projected_cosine": HeadFit(needs_siamese=True, binary_or_regression=True),
     "relu_cos5": HeadFit(needs_siamese=True, regression_only=True),
     "cosine_penalty": HeadFit(needs_siamese=True, binary_or_regression=True),
     "bilstm": HeadFit(),

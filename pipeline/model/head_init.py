@@ -10,6 +10,7 @@ each head that has a closed-form or convex fit on frozen features is fitted to t
 - ``cosine`` head, regression (sts): least squares ``label ~ scale * cos(u, v) + shift``;
 - ``cosine`` head, binary (para): a one-feature logistic regression on ``cos(u, v)``, whose
   coefficient and intercept are the head's scale and shift (its logit of class 1);
+- ``projected_cosine`` head: the same fits on ``cos(P u, P v)``, with P the identity at init;
 - ``linear`` head, classification (sst, cfimdb, cross-encoded pairs): a multinomial logistic
   regression (scikit-learn) on the pooled vector (or ``[u; v]``), i.e. a linear probe.
 
@@ -95,14 +96,23 @@ def collect_features(model: MultitaskModel, task: str, data: TaskData, rows: np.
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine, as ``F.cosine_similarity`` computes it in the head."""
+    """Row-wise cosine, as ``F.cosine_similarity`` computes it in the ``cosine`` head (the
+    peer benchmarks score other embedders with it)."""
     return F.cosine_similarity(torch.from_numpy(a), torch.from_numpy(b), dim=-1).numpy()
+
+
+def head_cosine(head: CosineHead, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine as the head computes it (``projected_cosine``: after its map)."""
+    device = head.scale.device
+    with torch.no_grad():
+        cos = head.similarity(torch.from_numpy(a).to(device), torch.from_numpy(b).to(device))
+    return cos.float().cpu().numpy()
 
 
 def fit_cosine_head(head: CosineHead, f: HeadFeatures) -> str:
     """Scale and shift of ``scale * cos + shift`` fitted to the labels."""
     assert f.b is not None
-    cos = cosine(f.a, f.b).astype(np.float64)
+    cos = head_cosine(head, f.a, f.b).astype(np.float64)
     if head.spec.task_type == "regression":
         var = cos.var()
         scale = float(np.cov(cos, f.labels, bias=True)[0, 1] / var) if var > 0 else 0.0

@@ -121,12 +121,38 @@ class CosineHead(Head):
         self.scale = nn.Parameter(torch.tensor(spec.max_label if regression else 5.0))
         self.shift = nn.Parameter(torch.tensor(0.0))
 
+    def similarity(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The cosine the head scales (the zero-shot fit reads it from here too)."""
+        return F.cosine_similarity(u, v, dim=-1)
+
     def forward(self, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
         assert b is not None
-        x = self.scale * F.cosine_similarity(a.pooled, b.pooled, dim=-1) + self.shift
+        x = self.scale * self.similarity(a.pooled, b.pooled) + self.shift
         if self.spec.task_type == "regression":
             return x.clamp(self.spec.min_label, self.spec.max_label).unsqueeze(-1)
         return torch.stack([torch.zeros_like(x), x], dim=-1)
+
+
+class ProjectedCosineHead(CosineHead):
+    """``scale * cos(P u, P v) + shift``: the cosine head behind a task's own linear map P.
+
+    A projection head between the shared representation and a similarity loss (Chen et al.
+    2020, SimCLR, section 4.2): the loss makes its representation invariant to what the task
+    ignores, and with P in between that invariance can live in P instead of in the shared
+    encoder, so the encoder keeps what other tasks need (sentiment, for sst) while para and
+    sts each learn their own metric. Deviation from SimCLR: P is linear, not an MLP, and
+    starts as the identity, so step 0 computes exactly the plain cosine (the zero-shot fit of
+    ``cosine`` applies unchanged). Weight decay shrinks P towards 0, which leaves cosines
+    unchanged where it shrinks P uniformly."""
+
+    def __init__(self, spec: HeadSpec) -> None:
+        super().__init__(spec)
+        self.projection = nn.Linear(spec.hidden, spec.hidden, bias=False)
+        with torch.no_grad():
+            self.projection.weight.copy_(torch.eye(spec.hidden))
+
+    def similarity(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.cosine_similarity(self.projection(u), self.projection(v), dim=-1)
 
 
 class ReluCosHead(Head):
@@ -188,6 +214,7 @@ HEADS: dict[str, type[Head]] = {
     "mlp": MlpHead,
     "sbert": SbertHead,
     "cosine": CosineHead,
+    "projected_cosine": ProjectedCosineHead,
     "relu_cos5": ReluCosHead,
     "cosine_penalty": CosinePenaltyHead,
     "bilstm": BiLstmHead,

@@ -64,7 +64,7 @@ def test_missing_params_file_is_a_user_error(tmp_path):
 @pytest.mark.parametrize("key,value", [
     *[("model.adapter", a) for a in ("none", "pal", "pal_lora", "lora")],
     *[("model.pair_head", h) for h in ("sbert", "linear", "mlp", "bilstm", "cosine",
-                                       "cosine_penalty")],
+                                       "projected_cosine", "cosine_penalty")],
     *[("model.single_head", h) for h in ("linear", "mlp", "bilstm")],
     *[("model.freeze", f) for f in ("full", "frozen", "two_stage")],
     *[("model.pair_encoding", e) for e in ("siamese", "cross")],
@@ -80,8 +80,8 @@ def test_head_that_does_not_fit_a_task_names_the_valid_ones():
     with pytest.raises(UserError) as err:  # relu_cos5 scores similarity: not para's labels
         parse_params(raw)
     assert "model.pair_head=relu_cos5 does not fit task 'para'" in str(err.value)
-    assert "valid heads for it: linear, mlp, sbert, cosine, cosine_penalty, bilstm" in str(
-        err.value)
+    assert ("valid heads for it: linear, mlp, sbert, cosine, projected_cosine, cosine_penalty,"
+            " bilstm") in str(err.value)
 
 
 def test_auto_pair_head_is_cosine_where_it_fits_else_sbert():
