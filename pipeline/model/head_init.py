@@ -103,16 +103,16 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def head_cosine(head: CosineHead, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine as the head computes it (``projected_cosine``: after its map)."""
-    device = head.scale.device
+    like = head.scale  # the head's device and dtype (a map P multiplies in it)
     with torch.no_grad():
-        cos = head.similarity(torch.from_numpy(a).to(device), torch.from_numpy(b).to(device))
-    return cos.float().cpu().numpy()
+        cos = head.similarity(torch.from_numpy(a).to(like), torch.from_numpy(b).to(like))
+    return cos.double().cpu().numpy()
 
 
 def fit_cosine_head(head: CosineHead, f: HeadFeatures) -> str:
     """Scale and shift of ``scale * cos + shift`` fitted to the labels."""
     assert f.b is not None
-    cos = head_cosine(head, f.a, f.b).astype(np.float64)
+    cos = head_cosine(head, f.a, f.b)
     if head.spec.task_type == "regression":
         var = cos.var()
         scale = float(np.cov(cos, f.labels, bias=True)[0, 1] / var) if var > 0 else 0.0

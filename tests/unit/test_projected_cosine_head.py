@@ -155,3 +155,12 @@ def test_untrained_model_predicts_as_with_the_plain_cosine_head():
     np.testing.assert_allclose(results["projected_cosine"]["sts"].pred, sts, atol=1e-5)
     np.testing.assert_allclose(results["projected_cosine"]["para"].scores,
                                results["cosine"]["para"].scores, atol=1e-5)
+
+
+def test_zero_shot_fit_runs_in_the_heads_dtype():
+    """Features are collected as float32; a float64 head (P included) still fits."""
+    u, v = pairs(100, 6)
+    head = ProjectedCosineHead(spec("regression")).double()
+    labels = 2.0 + 2.0 * torch.nn.functional.cosine_similarity(u, v, dim=-1).double().numpy()
+    fit_cosine_head(head, HeadFeatures(a=u.numpy(), b=v.numpy(), labels=labels))
+    assert head.scale.item() == pytest.approx(2.0, rel=1e-5)
