@@ -132,24 +132,23 @@ def test_untrained_model_predicts_as_with_the_plain_cosine_head():
     tok = load_stage_tokenizer(encoder_cfg)
     cpu = torch.device("cpu")
 
-    def split(task: str, name: str, n: int, model_cfg: ModelConfig):
+    def split(task: str, name: str, n: int):
         rows = generate_rows(task, n, random.Random(f"{task}-{name}"))
         table = pa.table({k: [r.get(k, "") for r in rows] for k in ("id", "text_a", "text_b")}
                          | {"label": [float(r["label"]) for r in rows]})
-        spec = TaskSpec.from_config(task, tasks[task], model_cfg)
-        return task_data_from_table(tokenize_table(table, tasks[task], tok, 32), task,
-                                    spec.encoding)
+        return task_data_from_table(tokenize_table(table, tasks[task], tok, 32), task, "siamese")
 
+    train = {t: split(t, "train", 120) for t in tasks}
+    dev = {t: split(t, "dev", 60) for t in tasks}
     results = {}
     for head in ("cosine", "projected_cosine"):
         model_cfg = ModelConfig(pair_head=head)
         specs = [TaskSpec.from_config(n, c, model_cfg) for n, c in tasks.items()]
         model = MultitaskModel(load_encoder(encoder_cfg, 0), specs, model_cfg, encoder_cfg.name)
-        notes = init_heads_zero_shot(model, {t: split(t, "train", 120, model_cfg) for t in tasks},
-                                     tok.pad_token_id, cpu, max_rows=1000, seed=0)
+        assert all(s.encoding == "siamese" for s in specs)
+        notes = init_heads_zero_shot(model, train, tok.pad_token_id, cpu, max_rows=1000, seed=0)
         assert all("fit" in notes[t] for t in tasks), notes
-        results[head] = {t: predict(model, split(t, "dev", 60, model_cfg), 16,
-                                    tok.pad_token_id, cpu) for t in tasks}
+        results[head] = {t: predict(model, dev[t], 16, tok.pad_token_id, cpu) for t in tasks}
     sts = results["cosine"]["sts"].pred
     assert sts.std() > 0.01  # a fit, not a constant both heads would share
     np.testing.assert_allclose(results["projected_cosine"]["sts"].pred, sts, atol=1e-5)
