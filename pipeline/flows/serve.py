@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import serve
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 
 from pipeline.flows.flows import TRAINING_LIMIT, experiment, repro, sweep
@@ -24,6 +25,14 @@ DEFAULT_SWEEP_CRON = "0 3 * * 6"    # Saturdays: the ablations of params.yaml
 # intervals of benchmarks/ablations.md need several), not on the synthetic test defaults.
 WEEKLY_BUDGET = "cpu-small"
 WEEKLY_SEEDS = 3
+# `dvc repro` runs in the project's workspace, where DVC locks every output a stage writes: a
+# second repro that starts while one runs fails at once ("... is busy"). So repro runs of the
+# deployment queue behind each other (a scheduled run that comes due while the last one still
+# runs, or one started from the UI meanwhile, waits in AwaitingConcurrencySlot and then runs,
+# usually as a no-op). Experiments and sweeps train in DVC's temp copies and queue on the
+# `dvc-training` limit instead.
+ONE_REPRO_AT_A_TIME = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
 
 def build_deployments(project: Path, repro_cron: str | None = DEFAULT_REPRO_CRON,
@@ -36,7 +45,8 @@ def build_deployments(project: Path, repro_cron: str | None = DEFAULT_REPRO_CRON
                       else {"cron": repro_cron} if repro_cron else {})
     return [
         repro.to_deployment(name="nightly", parameters={"project": where}, tags=tags,
-                            description="`dvc repro` of the project", **repro_schedule),
+                            description="`dvc repro` of the project, one run at a time",
+                            concurrency_limit=ONE_REPRO_AT_A_TIME, **repro_schedule),
         experiment.to_deployment(
             name="ablation", parameters={"project": where, "ablation": {"sampler": "anneal"}},
             tags=tags, description="one `dvc exp run` with the ablation form's changes"),

@@ -144,6 +144,44 @@ def test_interval_schedule_runs_repro_without_trigger(prefect_server, built_repo
         stop(proc)
 
 
+def test_repro_runs_started_together_queue_instead_of_colliding(prefect_server, built_repo,
+                                                                tmp_path):
+    """Two forced repro runs created at once (two clicks on Run, or a scheduled run that comes
+    due while the last still runs): the second waits for a slot and both complete, one after
+    the other. Without the deployment's limit the second failed on DVC's lock ("is busy")."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    repo = copy_repo(built_repo, tmp_path / "twice")
+    log = tmp_path / "serve.log"
+    proc = start_serve(prefect_server, repo, log, "--repro-cron", "", "--sweep-cron", "")
+    try:
+        wait_deployment("repro/nightly", proc, log, repo)
+        ids = [run_deployment("repro/nightly", parameters={"force": True}, timeout=0).id
+               for _ in range(2)]
+        deadline = time.monotonic() + 480
+        with get_client(sync_client=True) as client:
+            while True:
+                runs = [client.read_flow_run(i) for i in ids]
+                if all(r.state and r.state.is_final() for r in runs):
+                    break
+                assert time.monotonic() < deadline, (
+                    f"runs not final: {[r.state_name for r in runs]}\n{log.read_text()[-3000:]}")
+                time.sleep(2)
+            for r in runs:
+                assert r.state.is_completed(), r.state.message
+            waited = [any(s.name == "AwaitingConcurrencySlot"
+                          for s in client.read_flow_run_states(r.id)) for r in runs]
+        first, second = sorted(runs, key=lambda r: r.start_time)
+        assert first.end_time <= second.start_time, "the two repro runs overlapped"
+        assert any(waited), "neither run waited for the deployment's slot"
+        for r in runs:
+            lines = wait_logs(r.id, "Running stage 'train'")
+            assert any("Running stage 'train'" in line for line in lines), lines[-20:]
+    finally:
+        stop(proc)
+
+
 def test_experiment_from_the_api(served):
     """Acceptance 1: trigger `experiment` with sampler=anneal as the UI would."""
     flow_run = trigger("experiment/ablation", {"ablation": {"sampler": "anneal"}})
