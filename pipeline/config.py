@@ -240,6 +240,9 @@ class TrainConfig(Strict):
     # Per task, a factor on the encoder's lr on the optimizer steps that draw that task
     # (loss.combine sampled only), e.g. {sst: 2.0}; heads keep head_lr. Missing: 1.
     task_encoder_lr_scale: dict[str, float] = {}
+    # Per task, a factor on the sampler's share of steps for that task, the shares then
+    # renormalised (loss.combine sampled; not round_robin), e.g. {sst: 0.5}. Missing: 1.
+    task_sampling_weight: dict[str, float] = {}
     schedule: ScheduleName = "linear"
     lr_decay: float = Field(default=0.5, gt=0, le=1)  # exponential schedule: factor per epoch
     grad_accum_steps: int = Field(default=1, ge=1)
@@ -281,6 +284,15 @@ class TrainConfig(Strict):
         bad = {t: f for t, f in v.items() if not f > 0}
         if bad:
             raise ValueError(f"encoder lr factors must be > 0 (1: the encoder's own lr); got {bad}")
+        return v
+
+    @field_validator("task_sampling_weight")
+    @classmethod
+    def _task_sampling_weight(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {t: w for t, w in v.items() if not w > 0}
+        if bad:
+            raise ValueError(f"task sampling weights must be > 0 (1: the sampler's own share; "
+                             f"disable a task with tasks.<name>.enabled=false); got {bad}")
         return v
 
     @model_validator(mode="after")
@@ -440,6 +452,7 @@ class Params(Strict):
     def _task_keys_known(self) -> Params:
         for where, keys in (("train.task_batch_size", self.train.task_batch_size),
                             ("train.task_encoder_lr_scale", self.train.task_encoder_lr_scale),
+                            ("train.task_sampling_weight", self.train.task_sampling_weight),
                             ("loss.weights", self.loss.weights),
                             ("loss.label_smoothing", self.loss.label_smoothing)):
             unknown = sorted(set(keys) - set(self.tasks))
@@ -459,6 +472,17 @@ class Params(Strict):
                              f"(one task per step); with combine={self.loss.combine} every step "
                              f"trains every task: weigh them with loss.combine=weighted and "
                              f"loss.weights")
+        weighted = {t: w for t, w in self.train.task_sampling_weight.items() if w != 1.0}
+        if weighted and self.loss.combine != "sampled":
+            raise ValueError(f"train.task_sampling_weight {weighted} needs loss.combine=sampled "
+                             f"(one task per step); with combine={self.loss.combine} every step "
+                             f"trains every task: weigh them with loss.combine=weighted and "
+                             f"loss.weights")
+        if weighted and self.sampler == "round_robin":
+            others = ", ".join(s for s in names.SAMPLERS if s != "round_robin")
+            raise ValueError(f"train.task_sampling_weight {weighted} needs a sampler with "
+                             f"shares to weigh; round_robin gives equal turns. Samplers that "
+                             f"take weights: {others}")
         return self
 
 

@@ -148,7 +148,8 @@ class TaskPlan:
 
     def context(self, epoch: int) -> SamplerContext:
         return SamplerContext(self.sizes, self.batches, epoch, self.cfg.epochs,
-                              self.cfg.sampler_temperature, self.cfg.sampler_cap)
+                              self.cfg.sampler_temperature, self.cfg.sampler_cap,
+                              dict(self.cfg.task_sampling_weight))
 
     @property
     def steps_per_epoch(self) -> int:

@@ -5,11 +5,16 @@ step). The epoch has ``train.batches_per_epoch`` steps, or by default the natura
 sum of every task's batch count (for ``capped``, its capped counts). Sampling is deterministic
 given the numpy Generator passed in. ``probabilities`` gives each task's expected share of
 steps: the formula the tests pin the schedules against.
+
+``train.task_sampling_weight`` (``SamplerContext.weights``) multiplies a task's share by its
+factor before the shares are renormalised, e.g. ``{sst: 0.5}`` under the temperature sampler:
+p_i ∝ w_i N_i^(1/T), as MT-DNN-style mixing weights. Round robin has no shares to weigh (equal
+turns by definition) and refuses weights.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +29,7 @@ class SamplerContext:
     num_epochs: int
     temperature: float = 2.0
     cap: int = 3
+    weights: dict[str, float] = field(default_factory=dict)  # per task; missing: 1
 
     @property
     def tasks(self) -> list[str]:
@@ -48,8 +54,16 @@ def _apportion(shares: dict[str, float], n: int) -> dict[str, int]:
 class Sampler:
     """Draws tasks i.i.d. from ``probabilities`` (the default for the stochastic samplers)."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+        """The sampler's own shares, before ``ctx.weights``."""
         raise NotImplementedError
+
+    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+        """Each task's expected share of steps: the sampler's shares times the task weights."""
+        shares = self.base_probabilities(ctx)
+        if not ctx.weights:
+            return shares
+        return _normalise({t: s * ctx.weights.get(t, 1.0) for t, s in shares.items()})
 
     def natural_steps(self, ctx: SamplerContext) -> int:
         return sum(ctx.batches.values())
@@ -64,7 +78,7 @@ class Sampler:
 class Sequential(Sampler):
     """All of task 1's batches, then task 2's, ... (no interleaving; the naive baseline)."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         return _normalise({t: float(b) for t, b in ctx.batches.items()})
 
     def schedule(self, ctx: SamplerContext, n_steps: int, rng: np.random.Generator) -> list[str]:
@@ -75,17 +89,21 @@ class Sequential(Sampler):
 class RoundRobin(Sampler):
     """Tasks take turns, one batch each: equal steps whatever the sizes."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         return {t: 1 / len(ctx.tasks) for t in ctx.tasks}
 
     def schedule(self, ctx: SamplerContext, n_steps: int, rng: np.random.Generator) -> list[str]:
+        if any(w != 1.0 for w in ctx.weights.values()):
+            raise ValueError("round_robin gives every task equal turns and takes no task "
+                             "weights; weigh tasks with random_task, proportional, temperature, "
+                             "anneal, capped or sequential")
         return [ctx.tasks[i % len(ctx.tasks)] for i in range(n_steps)]
 
 
 class Proportional(Sampler):
     """p_i ∝ N_i: every example is seen about equally often."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         return _normalise({t: float(n) for t, n in ctx.sizes.items()})
 
 
@@ -99,7 +117,7 @@ def anneal_alpha(epoch: int, num_epochs: int) -> float:
 class Anneal(Sampler):
     """Annealed sampling (Stickland & Murray, 2019): p_i ∝ N_i^α with α decaying by epoch."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         a = anneal_alpha(ctx.epoch, ctx.num_epochs)
         return _normalise({t: float(n) ** a for t, n in ctx.sizes.items()})
 
@@ -107,14 +125,14 @@ class Anneal(Sampler):
 class RandomTask(Sampler):
     """Each step picks a task uniformly at random."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         return {t: 1 / len(ctx.tasks) for t in ctx.tasks}
 
 
 class Temperature(Sampler):
     """p_i ∝ N_i^(1/T): T=1 is proportional, larger T flattens towards uniform."""
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         return _normalise({t: float(n) ** (1 / ctx.temperature) for t, n in ctx.sizes.items()})
 
 
@@ -128,7 +146,7 @@ class Capped(Sampler):
     def natural_steps(self, ctx: SamplerContext) -> int:
         return sum(self._counts(ctx).values())
 
-    def probabilities(self, ctx: SamplerContext) -> dict[str, float]:
+    def base_probabilities(self, ctx: SamplerContext) -> dict[str, float]:
         return _normalise({t: float(c) for t, c in self._counts(ctx).items()})
 
     def schedule(self, ctx: SamplerContext, n_steps: int, rng: np.random.Generator) -> list[str]:

@@ -72,6 +72,16 @@ def test_bf16_runs_on_cpu_and_fp16_is_refused():
     ({"train": {"task_encoder_lr_scale": {"sst": 2.0}}, "loss": {"combine": "pcgrad"}},
      "needs loss.combine=sampled (one task per step); with combine=pcgrad every step trains "
      "every task"),
+    ({"sampler": "temperature", "train": {"task_sampling_weight": {"nope": 0.5}}},
+     "train.task_sampling_weight: unknown task(s) nope; tasks: sst, para, sts, cfimdb"),
+    ({"sampler": "temperature", "train": {"task_sampling_weight": {"sst": 0.0}}},
+     "task sampling weights must be > 0"),
+    ({"sampler": "temperature", "train": {"task_sampling_weight": {"sst": 0.5}},
+      "loss": {"combine": "sum"}},
+     "train.task_sampling_weight {'sst': 0.5} needs loss.combine=sampled"),
+    ({"sampler": "round_robin", "train": {"task_sampling_weight": {"sst": 0.5}}},
+     "round_robin gives equal turns. Samplers that take weights: sequential, proportional, "
+     "anneal, random_task, temperature, capped"),
     ({"loss": {"smart": {"eps": -1}}}, "loss.smart.eps"),
     ({"loss": {"combine": "random_task"}},
      "loss.combine: 'random_task' is a sampler, not a loss combination: use "

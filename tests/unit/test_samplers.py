@@ -65,3 +65,46 @@ def test_same_seed_same_order(name):
     a = SAMPLERS[name]().schedule(ctx(2), 500, np.random.default_rng(7))
     b = SAMPLERS[name]().schedule(ctx(2), 500, np.random.default_rng(7))
     assert a == b and len(a) == 500
+
+
+def test_task_weights_scale_the_shares_then_renormalise():
+    """``train.task_sampling_weight``: p_i ∝ w_i N_i^(1/T) under the temperature sampler."""
+    weights = {"sst": 0.5, "sts": 2.0}
+    base = expected_power(0.5)
+    raw = {t: base[t] * weights.get(t, 1.0) for t in SIZES}
+    expected = {t: v / sum(raw.values()) for t, v in raw.items()}
+    sampler = SAMPLERS["temperature"]()
+    weighted_ctx = ctx(temperature=2.0, weights=weights)
+    assert sampler.probabilities(weighted_ctx) == pytest.approx(expected)
+    sched = sampler.schedule(weighted_ctx, 60000, np.random.default_rng(0))
+    for t, p in shares(sched).items():
+        assert p == pytest.approx(expected[t], abs=0.01), (t, p, expected[t])
+    # sst's share is halved relative to para's, as the weights say
+    got = shares(sched)
+    assert got["sst"] / got["para"] == pytest.approx(0.5 * base["sst"] / base["para"], rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["sequential", "capped"])
+def test_task_weights_move_the_counts_of_the_apportioning_samplers(name):
+    sampler = SAMPLERS[name]()
+    plain = sampler.schedule(ctx(), 3000, np.random.default_rng(0))
+    halved = sampler.schedule(ctx(weights={"sst": 0.5}), 3000, np.random.default_rng(0))
+    assert len(halved) == len(plain) == 3000
+    # sst's steps relative to para's halve (the shares are renormalised, so not sst's alone)
+    ratio = halved.count("sst") / halved.count("para")
+    assert ratio == pytest.approx(0.5 * plain.count("sst") / plain.count("para"), rel=0.02)
+    assert halved.count("para") > plain.count("para")
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_weights_of_one_leave_every_schedule_as_it_was(name):
+    ones = {t: 1.0 for t in SIZES}
+    a = SAMPLERS[name]().schedule(ctx(), 500, np.random.default_rng(3))
+    b = SAMPLERS[name]().schedule(ctx(weights=ones), 500, np.random.default_rng(3))
+    assert a == b
+
+
+def test_round_robin_refuses_task_weights():
+    with pytest.raises(ValueError, match="round_robin gives every task equal turns"):
+        SAMPLERS["round_robin"]().schedule(ctx(weights={"sst": 0.5}), 9,
+                                           np.random.default_rng(0))

@@ -261,3 +261,14 @@ def test_regression_loss_is_in_label_units_unless_on_the_unit_range() -> None:
     logits, gold = torch.tensor([[0.0, 2.0]]), torch.tensor([1])
     assert float(loop.output_loss(binary, logits, gold, "unit")) == pytest.approx(
         float(torch.nn.functional.cross_entropy(logits, gold)))
+
+
+def test_the_task_plan_passes_the_sampling_weights_to_the_sampler():
+    """``train.task_sampling_weight`` reaches the sampler the training loop draws from."""
+    sizes, batches = {"a": 1000, "b": 1000}, {"a": 100, "b": 100}
+    cfg = micro_cfg(batches_per_epoch=4000, task_sampling_weight={"a": 0.25})
+    plan = loop.TaskPlan(SAMPLERS["proportional"](), sizes, batches, cfg,
+                         np.random.default_rng(0))
+    assert plan.probabilities(1) == pytest.approx({"a": 0.2, "b": 0.8})
+    drawn = plan.draw(1)
+    assert drawn.count("a") / len(drawn) == pytest.approx(0.2, abs=0.02)
