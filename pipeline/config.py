@@ -466,18 +466,16 @@ class Params(Strict):
             raise ValueError(f"loss.label_smoothing: {', '.join(regression)} is a regression "
                              f"task (no classes to smooth over); classification tasks: "
                              f"{', '.join(classification)}")
-        scaled = {t: f for t, f in self.train.task_encoder_lr_scale.items() if f != 1.0}
-        if scaled and self.loss.combine != "sampled":
-            raise ValueError(f"train.task_encoder_lr_scale {scaled} needs loss.combine=sampled "
-                             f"(one task per step); with combine={self.loss.combine} every step "
-                             f"trains every task: weigh them with loss.combine=weighted and "
-                             f"loss.weights")
+        per_step = (("train.task_encoder_lr_scale", self.train.task_encoder_lr_scale),
+                    ("train.task_sampling_weight", self.train.task_sampling_weight))
+        for where, factors in per_step:  # options that act on the steps drawing one task
+            changed = {t: f for t, f in factors.items() if f != 1.0}
+            if changed and self.loss.combine != "sampled":
+                raise ValueError(f"{where} {changed} needs loss.combine=sampled (one task per "
+                                 f"step); with combine={self.loss.combine} every step trains "
+                                 f"every task: weigh them with loss.combine=weighted and "
+                                 f"loss.weights")
         weighted = {t: w for t, w in self.train.task_sampling_weight.items() if w != 1.0}
-        if weighted and self.loss.combine != "sampled":
-            raise ValueError(f"train.task_sampling_weight {weighted} needs loss.combine=sampled "
-                             f"(one task per step); with combine={self.loss.combine} every step "
-                             f"trains every task: weigh them with loss.combine=weighted and "
-                             f"loss.weights")
         if weighted and self.sampler == "round_robin":
             others = ", ".join(s for s in names.SAMPLERS if s != "round_robin")
             raise ValueError(f"train.task_sampling_weight {weighted} needs a sampler with "
