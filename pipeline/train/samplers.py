@@ -8,7 +8,7 @@ steps: the formula the tests pin the schedules against.
 
 ``train.task_sampling_weight`` (``SamplerContext.weights``) multiplies a task's share by its
 factor before the shares are renormalised, e.g. ``{sst: 0.5}`` under the temperature sampler:
-p_i ∝ w_i N_i^(1/T), as MT-DNN-style mixing weights. Round robin has no shares to weigh (equal
+p_i ∝ w_i N_i^(1/T). Round robin has no shares to weigh (equal
 turns by definition) and refuses weights.
 """
 
