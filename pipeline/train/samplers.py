@@ -94,9 +94,9 @@ class RoundRobin(Sampler):
 
     def schedule(self, ctx: SamplerContext, n_steps: int, rng: np.random.Generator) -> list[str]:
         if any(w != 1.0 for w in ctx.weights.values()):
-            raise ValueError("round_robin gives every task equal turns and takes no task "
-                             "weights; weigh tasks with random_task, proportional, temperature, "
-                             "anneal, capped or sequential")
+            others = ", ".join(s for s in names.SAMPLERS if s != "round_robin")
+            raise ValueError(f"round_robin gives every task equal turns and takes no task "
+                             f"weights; samplers that take weights: {others}")
         return [ctx.tasks[i % len(ctx.tasks)] for i in range(n_steps)]
 
 
