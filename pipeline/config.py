@@ -325,6 +325,9 @@ class LossConfig(Strict):
     # Label smoothing (Szegedy et al. 2016, section 7) per classification task: the
     # cross-entropy target is (1 - eps) * one-hot + eps / K, e.g. {sst: 0.1}. Missing: 0.
     label_smoothing: dict[str, float] = {}
+    # R-Drop (Liang et al. 2021) per classification task: alpha of the symmetric KL between
+    # two dropout passes of each batch, e.g. {sst: 1.0} (pipeline/train/rdrop.py). Missing: off.
+    rdrop: dict[str, float] = {}
     smart: SmartConfig = SmartConfig()
 
     @field_validator("label_smoothing")
@@ -334,6 +337,15 @@ class LossConfig(Strict):
         if bad:
             raise ValueError(f"label smoothing must be in [0, 1) (the share of the target "
                              f"spread over the classes); got {bad}")
+        return v
+
+    @field_validator("rdrop")
+    @classmethod
+    def _rdrop_alpha(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {t: a for t, a in v.items() if not 0 <= a < float("inf")}
+        if bad:
+            raise ValueError(f"loss.rdrop: alpha must be a finite number >= 0 (the weight of "
+                             f"the KL term; 0: off); got {bad}")
         return v
 
     @field_validator("combine", mode="before")
@@ -454,18 +466,21 @@ class Params(Strict):
                             ("train.task_encoder_lr_scale", self.train.task_encoder_lr_scale),
                             ("train.task_sampling_weight", self.train.task_sampling_weight),
                             ("loss.weights", self.loss.weights),
-                            ("loss.label_smoothing", self.loss.label_smoothing)):
+                            ("loss.label_smoothing", self.loss.label_smoothing),
+                            ("loss.rdrop", self.loss.rdrop)):
             unknown = sorted(set(keys) - set(self.tasks))
             if unknown:
                 raise ValueError(f"{where}: unknown task(s) {', '.join(unknown)}; "
                                  f"tasks: {', '.join(self.tasks)}")
-        regression = sorted(t for t in self.loss.label_smoothing
-                            if self.tasks[t].type == "regression")
-        if regression:
-            classification = [t for t, c in self.tasks.items() if c.type != "regression"]
-            raise ValueError(f"loss.label_smoothing: {', '.join(regression)} is a regression "
-                             f"task (no classes to smooth over); classification tasks: "
-                             f"{', '.join(classification)}")
+        classification_only = (
+            ("loss.label_smoothing", self.loss.label_smoothing, "no classes to smooth over"),
+            ("loss.rdrop", self.loss.rdrop, "no class distributions to compare"))
+        for where, keys, why in classification_only:
+            regression = sorted(t for t in keys if self.tasks[t].type == "regression")
+            if regression:
+                classification = [t for t, c in self.tasks.items() if c.type != "regression"]
+                raise ValueError(f"{where}: {', '.join(regression)} is a regression task "
+                                 f"({why}); classification tasks: {', '.join(classification)}")
         per_step = (("train.task_encoder_lr_scale", self.train.task_encoder_lr_scale),
                     ("train.task_sampling_weight", self.train.task_sampling_weight))
         for where, factors in per_step:  # options that act on the steps drawing one task

@@ -47,6 +47,7 @@ from pipeline.train import distributed as dist
 from pipeline.train.averaging import averaged_epoch_numbers, mid_epoch_points
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
+from pipeline.train.rdrop import rdrop_loss
 from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart
@@ -219,6 +220,7 @@ class Step:
     dist_ctx: dist.DistContext
     regression_target: str = "label"  # loss.regression_target (see output_loss)
     label_smoothing: dict[str, float] = field(default_factory=dict)  # loss.label_smoothing
+    rdrop: dict[str, float] = field(default_factory=dict)  # loss.rdrop (see train.rdrop)
     encoder_lr_scale: dict[str, float] = field(default_factory=dict)  # train.task_encoder_lr_scale
 
     def __call__(self, chunk: list[str]) -> tuple[list[tuple[str, torch.Tensor]], int]:
@@ -253,14 +255,22 @@ class Step:
             batch, n = self.batches.next(task)
             with self.precision.autocast(device):
                 out = model(task, batch)
-                loss = output_loss(model.tasks[task], out, batch["labels"],
-                                   self.regression_target,
-                                   self.label_smoothing.get(task, 0.0))
+                loss = self.task_output_loss(task, out, batch["labels"])
+                alpha = self.rdrop.get(task, 0.0)
+                if alpha:  # a second pass: dropout draws a second sub-model
+                    again = model(task, batch)
+                    loss = rdrop_loss(loss, self.task_output_loss(task, again, batch["labels"]),
+                                      out, again, alpha)
                 if self.smart is not None:
                     loss = loss + self.smart.penalty(model, task, batch, out)
             losses[task] = loss
             rows += n
         return losses, rows
+
+    def task_output_loss(self, task: str, out: torch.Tensor, labels: torch.Tensor
+                         ) -> torch.Tensor:
+        return output_loss(self.state.model.tasks[task], out, labels, self.regression_target,
+                           self.label_smoothing.get(task, 0.0))
 
     def apply(self, encoder_lr_factor: float = 1.0) -> None:
         """Average the accumulated gradients across ranks (exactly: the same mean as one
@@ -355,7 +365,7 @@ def build(model: MultitaskModel, train_sets: dict[str, TaskData], *, cfg: TrainC
     step = Step(state, Batches(train_sets, streams, pad_id, device, regression), precision,
                 smart, shared, task_only, list(model.parameters()) + list(combiner.parameters()),
                 cfg.max_grad_norm, dist_ctx, loss_cfg.regression_target,
-                loss_cfg.label_smoothing, cfg.task_encoder_lr_scale)
+                loss_cfg.label_smoothing, loss_cfg.rdrop, cfg.task_encoder_lr_scale)
     dist.broadcast_parameters(model, dist_ctx)
     return state, step, plan
 

@@ -1,0 +1,41 @@
+"""R-Drop (Liang et al. 2021, "R-Drop: Regularized Dropout for Neural Networks", eq. 1-3):
+each batch of a task named in ``loss.rdrop`` runs through the model twice, so dropout draws
+two sub-models, and the loss adds the symmetric KL divergence between their two predicted
+distributions to the two cross-entropies:
+
+    paper:  L = CE(p1) + CE(p2) + alpha / 2 * (KL(p1 || p2) + KL(p2 || p1))
+    here:   L = [CE(p1) + CE(p2)] / 2 + alpha / 4 * (KL(p1 || p2) + KL(p2 || p1))
+
+Deviation, in scale only: the paper's loss is halved, so a task with R-Drop keeps the size of
+one cross-entropy beside the other tasks' losses in the shared AdamW moments and gradient
+clip; the ratio of the KL term to the cross-entropy is the paper's, so ``alpha`` means what
+it means there (its GLUE runs took alpha from {0.1, 0.5, 1.0}). Both terms are batch means,
+as the pipeline's other losses. Classification tasks only: the paper's consistency term is
+between output distributions, and a regression head predicts none.
+
+Why it is here: sst over-fits within a few passes over its 8,544 rows
+(``benchmarks/sst-single-task.md``); R-Drop is a regulariser aimed at fine-tuning on such
+small classification sets, at the cost of a second forward and backward pass on the steps of
+the tasks it names (and nothing else).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """KL(p_a || p_b) + KL(p_b || p_a) of the softmax distributions, summed over the classes
+    and averaged over the batch; computed in float32 (the logits may come from bf16)."""
+    log_a = logits_a.float().log_softmax(-1)
+    log_b = logits_b.float().log_softmax(-1)
+    kl_ab = (log_a.exp() * (log_a - log_b)).sum(-1)
+    kl_ba = (log_b.exp() * (log_b - log_a)).sum(-1)
+    return (kl_ab + kl_ba).mean()
+
+
+def rdrop_loss(loss_a: torch.Tensor, loss_b: torch.Tensor, logits_a: torch.Tensor,
+               logits_b: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The halved R-Drop loss above, from the two passes' own task losses (cross-entropy,
+    label smoothing included when the task has it) and their logits."""
+    return (loss_a + loss_b) / 2 + alpha / 4 * symmetric_kl(logits_a, logits_b)

@@ -1,0 +1,126 @@
+"""``loss.rdrop``: R-Drop (Liang et al. 2021) per classification task, from the formula
+through the training step to the params check."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from pipeline.config import LossConfig, parse_params
+from pipeline.data.batching import collate
+from pipeline.errors import UserError
+from pipeline.precision import PRECISIONS
+from pipeline.train import loop
+from pipeline.train.rdrop import rdrop_loss, symmetric_kl
+from tests.conftest import deep_merge, default_params_dict
+from tests.unit.microtrain import micro_cfg, micro_data, micro_model
+
+CPU = torch.device("cpu")
+
+
+def test_the_kl_term_is_the_papers_bidirectional_kl_by_hand():
+    """KL(p||q) + KL(q||p) = sum_k (p_k - q_k)(log p_k - log q_k), per row, then the batch
+    mean; zero for equal logits, whatever their scale."""
+    a = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 0.1]])
+    b = torch.tensor([[1.0, 1.5, -0.5], [0.2, 2.0, 0.3]])
+    p, q = a.softmax(-1), b.softmax(-1)
+    by_hand = ((p - q) * (p.log() - q.log())).sum(-1).mean()
+    assert float(symmetric_kl(a, b)) == pytest.approx(float(by_hand), rel=1e-6)
+    assert float(symmetric_kl(a, b)) == pytest.approx(float(symmetric_kl(b, a)), rel=1e-6)
+    assert float(symmetric_kl(a, a + 7.0)) == pytest.approx(0.0, abs=1e-6)
+    # bf16 logits are compared in float32
+    assert symmetric_kl(a.bfloat16(), b.bfloat16()).dtype == torch.float32
+
+
+def test_the_loss_is_the_papers_halved():
+    """[CE1 + CE2] / 2 + alpha / 4 (KL12 + KL21): half of the paper's eq. 3, so alpha keeps
+    the paper's ratio of the KL term to the cross-entropy."""
+    a = torch.tensor([[2.0, 0.5, -1.0]])
+    b = torch.tensor([[1.0, 1.5, -0.5]])
+    gold = torch.tensor([0])
+    ce_a = torch.nn.functional.cross_entropy(a, gold)
+    ce_b = torch.nn.functional.cross_entropy(b, gold)
+    alpha = 0.5
+    papers = ce_a + ce_b + alpha / 2 * symmetric_kl(a, b)
+    assert float(rdrop_loss(ce_a, ce_b, a, b, alpha)) == pytest.approx(float(papers) / 2,
+                                                                      rel=1e-6)
+    assert float(rdrop_loss(ce_a, ce_b, a, b, 0.0)) == pytest.approx(
+        float(ce_a + ce_b) / 2, rel=1e-6)
+
+
+def _step(rdrop: dict[str, float], dropout: float):
+    model = micro_model(dropout=dropout)
+    cfg = micro_cfg()
+    loop.prepare_model(model, cfg, CPU, 0)
+    _, step, _ = loop.build(model, micro_data(), cfg=cfg, loss_cfg=LossConfig(rdrop=rdrop),
+                            sampler="round_robin", seed=0, pad_id=0,
+                            precision=PRECISIONS["fp32"], device=CPU,
+                            dist_ctx=loop.dist.SINGLE)
+    return model, step
+
+
+def test_without_dropout_the_two_passes_agree_and_the_loss_is_the_cross_entropy():
+    """With dropout 0 both passes are the same model: the KL term is 0 and R-Drop's loss is
+    the plain loss of the very batch the step drew, for the named task and the others."""
+    model, step = _step({"single": 1.0}, dropout=0.0)
+    streams = copy.deepcopy(step.batches.streams)
+    for task in ("single", "pair"):
+        got, _ = step.losses(task)
+        batch = collate(step.batches.sets[task], next(streams[task]), 0, False)
+        expected = loop.output_loss(model.tasks[task], model(task, batch), batch["labels"])
+        assert float(got[task].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+
+
+def test_with_dropout_the_named_task_runs_twice_and_pays_for_disagreement():
+    """With dropout on, the named task's step calls the model twice on the same batch and
+    its loss is the two passes' mean cross-entropy plus alpha / 4 of their KL, which is > 0;
+    an unnamed task runs once."""
+    torch.manual_seed(0)
+    model, step = _step({"single": 1.0}, dropout=0.3)
+    calls: list[tuple[str, torch.Tensor]] = []
+    outputs: list[torch.Tensor] = []
+    forward = model.forward
+
+    def counting(task, batch, *args, **kwargs):
+        out = forward(task, batch, *args, **kwargs)
+        calls.append((task, batch["labels"]))
+        outputs.append(out)
+        return out
+
+    model.forward = counting
+    got, _ = step.losses("single")
+    assert [t for t, _ in calls] == ["single", "single"]
+    assert torch.equal(calls[0][1], calls[1][1])  # the same batch both times
+    labels = calls[0][1]
+    spec = model.tasks["single"]
+    ce = [loop.output_loss(spec, o, labels) for o in outputs]
+    kl = symmetric_kl(outputs[0], outputs[1]).detach()
+    assert float(kl) > 0
+    expected = ((ce[0] + ce[1]) / 2 + kl / 4).detach()
+    assert float(got["single"].detach()) == pytest.approx(float(expected), rel=1e-5)
+    got["single"].backward()  # both passes carry gradients
+    assert all(p.grad is not None for p in model.heads["single"].parameters()
+               if p.requires_grad)
+    calls.clear()
+    step.losses("pair")
+    assert [t for t, _ in calls] == ["pair"]
+
+
+def test_rdrop_in_params():
+    p = parse_params(deep_merge(default_params_dict(), {"loss": {"rdrop": {"sst": 1.0}}}))
+    assert p.loss.rdrop == {"sst": 1.0}
+    assert parse_params(default_params_dict()).loss.rdrop == {}
+
+
+@pytest.mark.parametrize("rdrop,expected", [
+    ({"sst": -0.5}, "loss.rdrop: alpha must be a finite number >= 0"),
+    ({"sst": math.inf}, "loss.rdrop: alpha must be a finite number >= 0"),
+    ({"nli": 1.0}, "loss.rdrop: unknown task(s) nli; tasks: sst, para, sts"),
+    ({"sts": 1.0}, "loss.rdrop: sts is a regression task (no class distributions to "
+                   "compare); classification tasks: sst, para"),
+])
+def test_invalid_rdrop_says_what_is_valid(rdrop, expected):
+    with pytest.raises(UserError) as err:
+        parse_params(deep_merge(default_params_dict(), {"loss": {"rdrop": rdrop}}))
+    assert expected in str(err.value)
