@@ -9,7 +9,7 @@ distributions to the two cross-entropies:
 Deviation, in scale only: the paper's loss is halved, so a task with R-Drop keeps the size of
 one cross-entropy beside the other tasks' losses in the shared AdamW moments and gradient
 clip; the ratio of the KL term to the cross-entropy is the paper's, so ``alpha`` means what
-it means there (its GLUE runs took alpha from {0.1, 0.5, 1.0}). Both terms are batch means,
+it means there (the paper tunes it per task). Both terms are batch means,
 as the pipeline's other losses. Classification tasks only: the paper's consistency term is
 between output distributions, and a regression head predicts none.
 
