@@ -328,6 +328,11 @@ class LossConfig(Strict):
     # R-Drop (Liang et al. 2021) per classification task: alpha of the symmetric KL between
     # two dropout passes of each batch, e.g. {sst: 1.0} (pipeline/train/rdrop.py). Missing: off.
     rdrop: dict[str, float] = {}
+    # In-batch negatives (Henderson et al. 2017) per siamese binary pair task: the weight of
+    # the multiple negatives ranking loss added to the task's loss, e.g. {para: 1.0}, and the
+    # scale of its cosines (pipeline/train/in_batch.py). Missing: off.
+    in_batch_negatives: dict[str, float] = {}
+    in_batch_scale: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     smart: SmartConfig = SmartConfig()
 
     @field_validator("label_smoothing")
@@ -346,6 +351,15 @@ class LossConfig(Strict):
         if bad:
             raise ValueError(f"loss.rdrop: alpha must be a finite number >= 0 (the weight of "
                              f"the KL term; 0: off); got {bad}")
+        return v
+
+    @field_validator("in_batch_negatives")
+    @classmethod
+    def _in_batch_weight(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {t: w for t, w in v.items() if not 0 <= w < float("inf")}
+        if bad:
+            raise ValueError(f"loss.in_batch_negatives: the weight must be a finite number >= 0 "
+                             f"(0: off); got {bad}")
         return v
 
     @field_validator("combine", mode="before")
@@ -460,6 +474,11 @@ class Params(Strict):
             raise ValueError("at least one enabled task is needed")
         return enabled
 
+    def _siamese_binary(self, cfg: TaskConfig) -> bool:
+        """A pair task encoded siamese with two classes (a duplicate / not label)."""
+        return (cfg.pair and (cfg.encoding or self.model.pair_encoding) == "siamese"
+                and cfg.type == "classification" and cfg.output_size == 2)
+
     @model_validator(mode="after")
     def _task_keys_known(self) -> Params:
         for where, keys in (("train.task_batch_size", self.train.task_batch_size),
@@ -467,7 +486,8 @@ class Params(Strict):
                             ("train.task_sampling_weight", self.train.task_sampling_weight),
                             ("loss.weights", self.loss.weights),
                             ("loss.label_smoothing", self.loss.label_smoothing),
-                            ("loss.rdrop", self.loss.rdrop)):
+                            ("loss.rdrop", self.loss.rdrop),
+                            ("loss.in_batch_negatives", self.loss.in_batch_negatives)):
             unknown = sorted(set(keys) - set(self.tasks))
             if unknown:
                 raise ValueError(f"{where}: unknown task(s) {', '.join(unknown)}; "
@@ -481,6 +501,13 @@ class Params(Strict):
                 classification = [t for t, c in self.tasks.items() if c.type != "regression"]
                 raise ValueError(f"{where}: {', '.join(regression)} is a regression task "
                                  f"({why}); classification tasks: {', '.join(classification)}")
+        ranked = [t for t, c in self.tasks.items() if self._siamese_binary(c)]
+        unfit = sorted(t for t in self.loss.in_batch_negatives if t not in ranked)
+        if unfit:
+            raise ValueError(f"loss.in_batch_negatives: {', '.join(unfit)} is not a siamese "
+                             f"binary pair task (the loss ranks a positive pair's second "
+                             f"sentence among the batch's); tasks it fits: "
+                             f"{', '.join(ranked) or 'none'}")
         per_step = (("train.task_encoder_lr_scale", self.train.task_encoder_lr_scale),
                     ("train.task_sampling_weight", self.train.task_sampling_weight))
         for where, factors in per_step:  # options that act on the steps drawing one task

@@ -132,21 +132,30 @@ class MultitaskModel(nn.Module):
 
         ``embeds`` (column prefix -> word embeddings: ``a_``/``b_`` for siamese pairs, ``""``
         otherwise) runs the model from given embeddings instead of the token ids."""
-        spec = self.tasks[task]
+        return self.score(task, *self.encode_inputs(task, batch, embeds))
+
+    def encode_inputs(self, task: str, batch: dict[str, torch.Tensor],
+                      embeds: dict[str, torch.Tensor] | None = None
+                      ) -> tuple[Encoded, Encoded | None]:
+        """The encoder's side of :meth:`forward`: both sentences of a siamese pair, else the
+        one sequence (and None). A loss on the sentence vectors themselves (in-batch
+        negatives) reads them from here without a second pass."""
         e = embeds or {}
-        if spec.siamese:
+        if self.tasks[task].siamese:
             if not e and "a_unit" in batch:
-                a, b = self.encode_units(task, batch)
-            else:
-                a = self.encode(task, batch["a_input_ids"], batch["a_attention_mask"],
-                                inputs_embeds=e.get("a_"))
-                b = self.encode(task, batch["b_input_ids"], batch["b_attention_mask"],
-                                inputs_embeds=e.get("b_"))
-            out = self.heads[task](a, b)
-        else:
-            a = self.encode(task, batch["input_ids"], batch["attention_mask"],
-                            batch.get("token_type_ids"), inputs_embeds=e.get(""))
-            out = self.heads[task](a)
+                return self.encode_units(task, batch)
+            return (self.encode(task, batch["a_input_ids"], batch["a_attention_mask"],
+                                inputs_embeds=e.get("a_")),
+                    self.encode(task, batch["b_input_ids"], batch["b_attention_mask"],
+                                inputs_embeds=e.get("b_")))
+        return self.encode(task, batch["input_ids"], batch["attention_mask"],
+                           batch.get("token_type_ids"), inputs_embeds=e.get("")), None
+
+    def score(self, task: str, a: Encoded, b: Encoded | None = None) -> torch.Tensor:
+        """The head's side of :meth:`forward`: logits, or regression scores in the label
+        range."""
+        spec = self.tasks[task]
+        out = self.heads[task](a, b)
         if spec.type == "regression":
             out = out.squeeze(-1)
             if not HEADS[spec.head].direct_score:

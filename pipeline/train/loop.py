@@ -47,6 +47,7 @@ from pipeline.train import distributed as dist
 from pipeline.train.averaging import averaged_epoch_numbers, mid_epoch_points
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
+from pipeline.train.in_batch import in_batch_negatives_loss
 from pipeline.train.rdrop import rdrop_loss
 from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
@@ -218,9 +219,9 @@ class Step:
     trained: list[torch.nn.Parameter]  # the model's, then the combiner's: averaged, clipped
     max_grad_norm: float | None
     dist_ctx: dist.DistContext
-    regression_target: str = "label"  # loss.regression_target (see output_loss)
-    label_smoothing: dict[str, float] = field(default_factory=dict)  # loss.label_smoothing
-    rdrop: dict[str, float] = field(default_factory=dict)  # loss.rdrop (see train.rdrop)
+    # the per-task loss options: regression_target (see output_loss), label_smoothing,
+    # rdrop (train/rdrop.py), in_batch_negatives and in_batch_scale (train/in_batch.py)
+    loss_cfg: LossConfig = field(default_factory=LossConfig)
     encoder_lr_scale: dict[str, float] = field(default_factory=dict)  # train.task_encoder_lr_scale
 
     def __call__(self, chunk: list[str]) -> tuple[list[tuple[str, torch.Tensor]], int]:
@@ -253,14 +254,20 @@ class Step:
         rows = 0
         for task in self.state.combiner.step_tasks(sampled):
             batch, n = self.batches.next(task)
+            cfg = self.loss_cfg
             with self.precision.autocast(device):
-                out = model(task, batch)
+                a, b = model.encode_inputs(task, batch)
+                out = model.score(task, a, b)
                 loss = self.task_output_loss(task, out, batch["labels"])
-                alpha = self.rdrop.get(task, 0.0)
+                alpha = cfg.rdrop.get(task, 0.0)
                 if alpha:  # a second pass: dropout draws a second sub-model
                     again = model(task, batch)
                     loss = rdrop_loss(loss, self.task_output_loss(task, again, batch["labels"]),
                                       out, again, alpha)
+                ranked = cfg.in_batch_negatives.get(task, 0.0)
+                if ranked and b is not None:  # the first pass's sentence vectors
+                    loss = loss + ranked * in_batch_negatives_loss(
+                        a.pooled, b.pooled, batch["labels"], cfg.in_batch_scale)
                 if self.smart is not None:
                     loss = loss + self.smart.penalty(model, task, batch, out)
             losses[task] = loss
@@ -269,8 +276,9 @@ class Step:
 
     def task_output_loss(self, task: str, out: torch.Tensor, labels: torch.Tensor
                          ) -> torch.Tensor:
-        return output_loss(self.state.model.tasks[task], out, labels, self.regression_target,
-                           self.label_smoothing.get(task, 0.0))
+        return output_loss(self.state.model.tasks[task], out, labels,
+                           self.loss_cfg.regression_target,
+                           self.loss_cfg.label_smoothing.get(task, 0.0))
 
     def apply(self, encoder_lr_factor: float = 1.0) -> None:
         """Average the accumulated gradients across ranks (exactly: the same mean as one
@@ -364,8 +372,7 @@ def build(model: MultitaskModel, train_sets: dict[str, TaskData], *, cfg: TrainC
     shared, task_only = split_parameters(model, combiner)
     step = Step(state, Batches(train_sets, streams, pad_id, device, regression), precision,
                 smart, shared, task_only, list(model.parameters()) + list(combiner.parameters()),
-                cfg.max_grad_norm, dist_ctx, loss_cfg.regression_target,
-                loss_cfg.label_smoothing, loss_cfg.rdrop, cfg.task_encoder_lr_scale)
+                cfg.max_grad_norm, dist_ctx, loss_cfg, cfg.task_encoder_lr_scale)
     dist.broadcast_parameters(model, dist_ctx)
     return state, step, plan
 

@@ -80,15 +80,17 @@ def test_with_dropout_the_named_task_runs_twice_and_pays_for_disagreement():
     model, step = _step({"single": 1.0}, dropout=0.3)
     calls: list[tuple[str, torch.Tensor]] = []
     outputs: list[torch.Tensor] = []
-    forward = model.forward
+    encode, score = model.encode_inputs, model.score
 
-    def counting(task, batch, *args, **kwargs):
-        out = forward(task, batch, *args, **kwargs)
+    def counting(task, batch, *args, **kwargs):  # every pass of the encoder goes through it
         calls.append((task, batch["labels"]))
-        outputs.append(out)
-        return out
+        return encode(task, batch, *args, **kwargs)
 
-    model.forward = counting
+    def scoring(task, *args):
+        outputs.append(score(task, *args))
+        return outputs[-1]
+
+    model.encode_inputs, model.score = counting, scoring
     got, _ = step.losses("single")
     assert [t for t, _ in calls] == ["single", "single"]
     assert torch.equal(calls[0][1], calls[1][1])  # the same batch both times
