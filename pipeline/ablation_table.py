@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,7 @@ from pipeline.io import write_text
 
 BASELINE = "baseline"
 FLOOR = "zero-shot"  # the untrained encoder with zero-shot heads: what training must beat
-# The metrics an ablation's `expect` may name, with their column titles.
-METRICS = {"sst": "sst acc", "para": "para acc", "sts": "sts r", "overall": "overall"}
-FLOOR_TASKS = ("sst", "para", "sts")
+OVERALL = "overall"
 INTERVAL_COLUMNS = ["ablation", "report", "metric", "seeds", "mean", "baseline", "delta",
                     "low", "high", "half_width", "verdict"]
 
@@ -114,11 +112,27 @@ def _ci(iv: Interval | None, digits: int = 4) -> str:
     return f"{iv.delta:+.{digits}f} [{iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
 
 
-def below_floor(means: Mapping[str, float], floor: Mapping[str, float] | None) -> list[str]:
-    """The tasks (sst, para, sts) on which ``means`` (over seeds) are below the floor's."""
+def table_metrics(raw: dict[str, Any]) -> dict[str, str]:
+    """The table's dev-score columns, by the name an ablation's ``expect`` uses: every task
+    counted in ``overall`` (``in_overall``), titled by its primary metric (accuracy for a
+    classification task, Pearson r for a regression one), then ``overall``. A task a user adds
+    gets its column (and its floor check) like the built-in ones."""
+    tasks = parse_params(raw).tasks
+    columns = {t: f"{t} {'r' if c.type == 'regression' else 'acc'}"
+               for t, c in tasks.items() if c.in_overall}
+    return {**columns, OVERALL: OVERALL}
+
+
+def task_columns(metrics: Mapping[str, str]) -> list[str]:
+    return [m for m in metrics if m != OVERALL]
+
+
+def below_floor(means: Mapping[str, float], floor: Mapping[str, float] | None,
+                tasks: Sequence[str]) -> list[str]:
+    """The ``tasks`` on which ``means`` (over seeds) are below the floor's."""
     if floor is None:
         return []
-    return [t for t in FLOOR_TASKS if t in means and t in floor and means[t] < floor[t]]
+    return [t for t in tasks if t in means and t in floor and means[t] < floor[t]]
 
 
 def _seconds(runs: Mapping[int, SeedRun]) -> str:
@@ -127,15 +141,16 @@ def _seconds(runs: Mapping[int, SeedRun]) -> str:
 
 
 def _baseline_overall(runs: Mapping[int, SeedRun], overall_tasks: list[str]) -> float | None:
-    spread = seed_spread({s: r.dev for s, r in runs.items()}, overall_tasks).get("overall")
+    spread = seed_spread({s: r.dev for s, r in runs.items()}, overall_tasks).get(OVERALL)
     return spread.mean if spread is not None else None
 
 
-def _spread_line(runs: Mapping[int, SeedRun], overall_tasks: list[str]) -> str:
+def _spread_line(runs: Mapping[int, SeedRun], overall_tasks: list[str],
+                 metrics: Mapping[str, str]) -> str:
     spread = seed_spread({s: r.dev for s, r in runs.items()}, overall_tasks)
     seeds = ", ".join(str(s) for s in sorted(runs))
-    parts = [f"{METRICS[m]} {_f(sp.mean, 4)} ± {_f(sp.sd, 4)} (range {_f(sp.low, 4)}–"
-             f"{_f(sp.high, 4)})" for m in METRICS if (sp := spread.get(m)) is not None]
+    parts = [f"{metrics[m]} {_f(sp.mean, 4)} ± {_f(sp.sd, 4)} (range {_f(sp.low, 4)}–"
+             f"{_f(sp.high, 4)})" for m in metrics if (sp := spread.get(m)) is not None]
     return (f"Baseline over {len(runs)} seed(s) ({seeds}), mean ± sd across seeds: "
             + "; ".join(parts) + ".")
 
@@ -151,9 +166,12 @@ def _compare_all(runs: Runs, specs: Mapping[str, Any], overall_tasks: list[str],
 
 
 def _preamble(raw: dict[str, Any], budget: str, command: str | None,
-              resamples: int) -> list[str]:
+              resamples: int, metrics: Mapping[str, str]) -> list[str]:
     """The title and what the table's columns mean."""
     budget_spec = raw.get("budgets", {}).get(budget, {})
+    columns = [metrics[t] for t in task_columns(metrics)]
+    as_terms = [f"({t} + 1) / 2" if metrics[t].endswith(" r") else t
+                for t in task_columns(metrics)]
     return [
         f"# Ablations under the `{budget}` budget",
         "",
@@ -162,8 +180,9 @@ def _preamble(raw: dict[str, Any], budget: str, command: str | None,
         "dev predictions (`dvc exp show`; nothing retrained).",
         f"Runs: `{command}`." if command else "",
         f"Budget: {budget_spec.get('description', '').strip()}.",
-        "Dev scores: sst and para accuracy, sts Pearson r; overall = mean of sst, para and"
-        " (r + 1) / 2; each the mean over the ablation's seeds. Δ is ablation − `baseline`"
+        f"Dev scores: {', '.join(columns)} (acc: accuracy, r: Pearson r); overall = mean of"
+        f" {', '.join(as_terms)}; each the mean over the ablation's seeds. Δ is ablation −"
+        " `baseline`"
         " (same budget, same seed, same dev rows), averaged over seeds, with its 95% interval:"
         f" a paired bootstrap of {resamples} resamples (numpy seed fixed) that draws seeds with"
         " replacement, then dev rows (the same rows for both runs), and recomputes each metric.",
@@ -175,14 +194,14 @@ def _preamble(raw: dict[str, Any], budget: str, command: str | None,
     ]
 
 
-def _floor_line(floor: Comparison | None, budget: str) -> str:
-    """The zero-shot floor's scores and whether the baseline clears them."""
+def _floor_line(floor: Comparison | None, budget: str, tasks: Sequence[str]) -> str:
+    """The zero-shot floor's scores on ``tasks`` and whether the baseline clears them."""
     if floor is None:
         return (f"Zero-shot floor: not run (`python -m pipeline ablate {FLOOR} "
                 f"--budget {budget}`).")
-    below = below_floor(floor.baseline, floor.ablation)
+    below = below_floor(floor.baseline, floor.ablation, tasks)
     return (f"Zero-shot floor (`{FLOOR}`: no training step): "
-            + ", ".join(f"{t} {_f(floor.ablation.get(t))}" for t in FLOOR_TASKS)
+            + ", ".join(f"{t} {_f(floor.ablation.get(t))}" for t in tasks)
             + ". Baseline " + ("at or above it on every task." if not below
                                else f"BELOW it on {', '.join(below)}."))
 
@@ -198,9 +217,10 @@ def _interval_rows(name: str, report: str, expect: Mapping[str, str],
 
 
 def _report_sections(runs: Runs, specs: Mapping[str, Any], by_report: dict[str, list[str]],
-                     comparisons: dict[str, Comparison]
+                     comparisons: dict[str, Comparison], metrics: Mapping[str, str]
                      ) -> tuple[list[str], dict[str, list[str]], list[dict[str, Any]]]:
     """One table per report: (its lines, the ablations by verdict bucket, interval rows)."""
+    tasks = task_columns(metrics)
     floor = comparisons.get(FLOOR)
     floor_means = floor.ablation if floor is not None else None
     lines: list[str] = []
@@ -208,17 +228,19 @@ def _report_sections(runs: Runs, specs: Mapping[str, Any], by_report: dict[str, 
     rows: list[dict[str, Any]] = []
     for report, names in by_report.items():
         lines += ["", f"## {report}", "",
-                  "| ablation | what it tests | seeds | sst acc | para acc | sts r | overall |"
-                  " Δ overall [95% CI] | below zero-shot | seconds | report's claim | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| ablation | what it tests | seeds | "
+                  + "".join(f"{metrics[t]} | " for t in tasks)
+                  + "overall | Δ overall [95% CI] | below zero-shot | seconds | report's claim"
+                  " | verdict |",
+                  "|---|---|---|" + "---|" * len(tasks) + "---|---|---|---|---|---|"]
         for name in names:
             spec, cmp = specs[name], comparisons[name]
             cell, bucket = verdict(spec.expect, cmp)
-            under = "(floor)" if name == FLOOR else ", ".join(below_floor(cmp.ablation,
-                                                                          floor_means))
+            under = "(floor)" if name == FLOOR else ", ".join(
+                below_floor(cmp.ablation, floor_means, tasks))
             lines.append(
                 f"| {name} | {spec.description} | {len(cmp.seeds)} | "
-                + " | ".join(_f(cmp.ablation.get(t)) for t in ("sst", "para", "sts"))
+                + " | ".join(_f(cmp.ablation.get(t)) for t in tasks)
                 + f" | {_f(cmp.ablation.get('overall'), 4)} | {_ci(cmp.intervals.get('overall'))}"
                 f" | {under} | {_seconds(runs[name])} | {spec.claim or ''} | {cell} |")
             tally.setdefault(bucket, []).append(name)
@@ -226,18 +248,18 @@ def _report_sections(runs: Runs, specs: Mapping[str, Any], by_report: dict[str, 
     return lines, tally, rows
 
 
-def _per_task_section(by_report: dict[str, list[str]],
-                      comparisons: dict[str, Comparison]) -> list[str]:
+def _per_task_section(by_report: dict[str, list[str]], comparisons: dict[str, Comparison],
+                      metrics: Mapping[str, str]) -> list[str]:
     """Δ [95% CI] of every metric, one row per ablation."""
     lines = ["", "## Intervals per task", "",
              "Δ [95% CI] of every dev metric (the forest plot beside this file draws them).",
-             "", "| ablation | seeds | " + " | ".join(f"Δ {METRICS[m]}" for m in METRICS) + " |",
-             "|---|---|" + "---|" * len(METRICS)]
+             "", "| ablation | seeds | " + " | ".join(f"Δ {metrics[m]}" for m in metrics) + " |",
+             "|---|---|" + "---|" * len(metrics)]
     for names in by_report.values():
         for name in names:
             cmp = comparisons[name]
             lines.append(f"| {name} | {len(cmp.seeds)} | "
-                         + " | ".join(_ci(cmp.intervals.get(m), 3) for m in METRICS) + " |")
+                         + " | ".join(_ci(cmp.intervals.get(m), 3) for m in metrics) + " |")
     return lines
 
 
@@ -249,7 +271,7 @@ def _agreement_section(tally: dict[str, list[str]], comparisons: dict[str, Compa
     lines += [f"- {kind}: {len(names)} ({', '.join(names)})"
               for kind, names in sorted(tally.items())]
     means = {BASELINE: baseline_overall}
-    means.update({n: c.ablation.get("overall") for n, c in comparisons.items()})
+    means.update({n: c.ablation.get(OVERALL) for n, c in comparisons.items()})
     scored = {n: v for n, v in means.items() if v is not None}
     if scored:
         best = max(scored, key=lambda n: scored[n])
@@ -278,18 +300,19 @@ def render(runs: Runs, raw: dict[str, Any], budget: str, command: str | None = N
     if BASELINE not in runs or not runs[BASELINE]:
         raise UserError(f"no '{BASELINE}-{budget}' experiment: run "
                         f"`python -m pipeline ablate {BASELINE} --budget {budget}` first")
-    overall_tasks = [t for t, c in parse_params(raw).tasks.items() if c.in_overall]
+    metrics = table_metrics(raw)
+    overall_tasks = task_columns(metrics)
     comparisons = _compare_all(runs, specs, overall_tasks, resamples)
     by_report: dict[str, list[str]] = {}
     for name, spec in specs.items():
         if name in comparisons:
             by_report.setdefault(spec.report, []).append(name)
-    sections, tally, rows = _report_sections(runs, specs, by_report, comparisons)
-    lines = [*_preamble(raw, budget, command, resamples),
-             _spread_line(runs[BASELINE], overall_tasks),
-             _floor_line(comparisons.get(FLOOR), budget),
+    sections, tally, rows = _report_sections(runs, specs, by_report, comparisons, metrics)
+    lines = [*_preamble(raw, budget, command, resamples, metrics),
+             _spread_line(runs[BASELINE], overall_tasks, metrics),
+             _floor_line(comparisons.get(FLOOR), budget, overall_tasks),
              *sections,
-             *_per_task_section(by_report, comparisons),
+             *_per_task_section(by_report, comparisons, metrics),
              *_agreement_section(tally, comparisons, budget,
                                  _baseline_overall(runs[BASELINE], overall_tasks)),
              *_missing_section(specs, comparisons, budget)]

@@ -400,3 +400,36 @@ def test_table_names_the_best_mean_overall():
     table = render(runs, default_params_dict(), "cpu-small", resamples=200)
     assert table.count == 2
     assert "Highest mean dev overall under `cpu-small`: `lora`" in table.markdown
+
+
+def test_a_task_a_user_adds_gets_its_column_and_its_floor_check():
+    """The columns come from the params' tasks in `overall`: a user's `nli` task is scored,
+    compared, checked against the floor and named in the overall formula like sst."""
+    raw = default_params_dict()
+    raw["tasks"]["nli"] = {"type": "classification", "pair": True, "num_labels": 3,
+                           "files": {"train": ["nli-train.csv"], "dev": ["nli-dev.csv"]}}
+
+    def with_nli(runs, acc):
+        for seeded in runs.values():
+            for run in seeded.values():
+                gold = np.arange(N_ROWS) % 3
+                pred = np.where(np.arange(N_ROWS) < round(acc * N_ROWS), gold, (gold + 1) % 3)
+                run.dev["nli"] = TaskDev(run.dev["sst"].ids, gold.astype(float),
+                                         pred.astype(float), "accuracy")
+        return runs
+
+    runs = with_nli(_runs({"baseline": (0.40, 0.80, 0.5)}), 0.30)
+    runs.update(with_nli(_runs({"zero-shot": (0.38, 0.78, 0.6)}), 0.50))
+    runs.update(with_nli(_runs({"anneal": (0.40, 0.80, 0.5)}), 0.60))
+    table = render(runs, raw, "cpu-small", resamples=200)
+    text = table.markdown
+    assert "| sst acc | para acc | sts r | nli acc | overall |" in text
+    assert "| 0.400 | 0.800 |" in _line(text, "anneal") and "| 0.600 |" in _line(text, "anneal")
+    assert "overall = mean of sst, para, (sts + 1) / 2, nli" in text
+    assert "Zero-shot floor (`zero-shot`: no training step): sst 0.380, para 0.780, " in text
+    assert "nli 0.500. Baseline BELOW it on nli." in text
+    assert "Δ nli acc" in text
+    assert {r["metric"] for r in table.intervals} >= {"nli", "overall"}
+    cfimdb_free = default_params_dict()  # a task out of `overall` gets no column
+    assert "cfimdb" not in render(_runs({"baseline": (0.4, 0.8, 0.5)}), cfimdb_free,
+                                  "cpu-small", resamples=50).markdown.split("## ")[0]
