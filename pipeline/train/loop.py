@@ -48,7 +48,7 @@ from pipeline.train.averaging import averaged_epoch_numbers, mid_epoch_points
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
 from pipeline.train.in_batch import in_batch_negatives_loss
-from pipeline.train.rdrop import rdrop_loss
+from pipeline.train.rdrop import first_copy, rdrop_loss, stack_twice
 from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart
@@ -255,17 +255,21 @@ class Step:
         for task in self.state.combiner.step_tasks(sampled):
             batch, n = self.batches.next(task)
             cfg = self.loss_cfg
+            alpha = cfg.rdrop.get(task, 0.0)
             with self.precision.autocast(device):
-                a, b = model.encode_inputs(task, batch)
-                out = model.score(task, a, b)
-                loss = self.task_output_loss(task, out, batch["labels"])
-                alpha = cfg.rdrop.get(task, 0.0)
-                if alpha:  # a second pass: dropout draws a second sub-model
-                    again = model(task, batch)
-                    loss = rdrop_loss(loss, self.task_output_loss(task, again, batch["labels"]),
+                if alpha:  # R-Drop: the batch twice in one pass, two dropout draws per row
+                    a, b = model.encode_inputs(task, stack_twice(batch))
+                    out, again = model.score(task, a, b).chunk(2)
+                    a, b = first_copy(a), (first_copy(b) if b is not None else None)
+                    loss = rdrop_loss(self.task_output_loss(task, out, batch["labels"]),
+                                      self.task_output_loss(task, again, batch["labels"]),
                                       out, again, alpha)
+                else:
+                    a, b = model.encode_inputs(task, batch)
+                    out = model.score(task, a, b)
+                    loss = self.task_output_loss(task, out, batch["labels"])
                 ranked = cfg.in_batch_negatives.get(task, 0.0)
-                if ranked and b is not None:  # the first pass's sentence vectors
+                if ranked and b is not None:  # the sentence vectors the head compared
                     loss = loss + ranked * in_batch_negatives_loss(
                         a.pooled, b.pooled, batch["labels"], cfg.in_batch_scale)
                 if self.smart is not None:

@@ -4,6 +4,7 @@ through the training step to the params check."""
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from pipeline.data.batching import collate
 from pipeline.errors import UserError
 from pipeline.precision import PRECISIONS
 from pipeline.train import loop
-from pipeline.train.rdrop import rdrop_loss, symmetric_kl
+from pipeline.train.rdrop import first_copy, rdrop_loss, stack_twice, symmetric_kl
 from tests.conftest import deep_merge, default_params_dict
 from tests.unit.microtrain import micro_cfg, micro_data, micro_model
 
@@ -60,30 +61,32 @@ def _step(rdrop: dict[str, float], dropout: float):
     return model, step
 
 
-def test_without_dropout_the_two_passes_agree_and_the_loss_is_the_cross_entropy():
-    """With dropout 0 both passes are the same model: the KL term is 0 and R-Drop's loss is
-    the plain loss of the very batch the step drew, for the named task and the others."""
-    model, step = _step({"single": 1.0}, dropout=0.0)
+def test_without_dropout_the_two_draws_agree_and_the_loss_is_the_cross_entropy():
+    """With dropout 0 both copies see the same model: the KL term is 0 and R-Drop's loss is
+    the plain loss of the very batch the step drew, for the named tasks (a single-sentence
+    one and a siamese pair one, whose distinct sentences are stacked) and the others."""
+    model, step = _step({"single": 1.0, "pair": 1.0}, dropout=0.0)
     streams = copy.deepcopy(step.batches.streams)
-    for task in ("single", "pair"):
+    for task in ("single", "pair", "reg"):
         got, _ = step.losses(task)
-        batch = collate(step.batches.sets[task], next(streams[task]), 0, False)
+        batch = collate(step.batches.sets[task], next(streams[task]), 0, task == "reg")
         expected = loop.output_loss(model.tasks[task], model(task, batch), batch["labels"])
         assert float(got[task].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
-def test_with_dropout_the_named_task_runs_twice_and_pays_for_disagreement():
-    """With dropout on, the named task's step calls the model twice on the same batch and
-    its loss is the two passes' mean cross-entropy plus alpha / 4 of their KL, which is > 0;
-    an unnamed task runs once."""
+def test_with_dropout_each_row_is_drawn_twice_in_one_pass_and_pays_for_disagreement():
+    """With dropout on, the named task's batch goes through the encoder once, stacked on
+    itself, so every row gets two dropout draws; its loss is the two copies' mean
+    cross-entropy plus alpha / 4 of their KL, which is > 0. An unnamed task's batch runs once,
+    as drawn."""
     torch.manual_seed(0)
     model, step = _step({"single": 1.0}, dropout=0.3)
-    calls: list[tuple[str, torch.Tensor]] = []
+    calls: list[tuple[str, int]] = []
     outputs: list[torch.Tensor] = []
     encode, score = model.encode_inputs, model.score
 
     def counting(task, batch, *args, **kwargs):  # every pass of the encoder goes through it
-        calls.append((task, batch["labels"]))
+        calls.append((task, len(batch["labels"])))
         return encode(task, batch, *args, **kwargs)
 
     def scoring(task, *args):
@@ -91,22 +94,43 @@ def test_with_dropout_the_named_task_runs_twice_and_pays_for_disagreement():
         return outputs[-1]
 
     model.encode_inputs, model.score = counting, scoring
+    streams = copy.deepcopy(step.batches.streams)
     got, _ = step.losses("single")
-    assert [t for t, _ in calls] == ["single", "single"]
-    assert torch.equal(calls[0][1], calls[1][1])  # the same batch both times
-    labels = calls[0][1]
+    labels = collate(step.batches.sets["single"], next(streams["single"]), 0, False)["labels"]
+    assert calls == [("single", 2 * len(labels))]
+    first, second = outputs[0].chunk(2)
+    assert not torch.allclose(first, second)  # two dropout draws of the same rows
     spec = model.tasks["single"]
-    ce = [loop.output_loss(spec, o, labels) for o in outputs]
-    kl = symmetric_kl(outputs[0], outputs[1]).detach()
+    ce = [loop.output_loss(spec, o, labels) for o in (first, second)]
+    kl = symmetric_kl(first, second).detach()
     assert float(kl) > 0
     expected = ((ce[0] + ce[1]) / 2 + kl / 4).detach()
     assert float(got["single"].detach()) == pytest.approx(float(expected), rel=1e-5)
-    got["single"].backward()  # both passes carry gradients
+    got["single"].backward()  # both draws carry gradients
     assert all(p.grad is not None for p in model.heads["single"].parameters()
                if p.requires_grad)
     calls.clear()
-    step.losses("pair")
-    assert [t for t, _ in calls] == ["pair"]
+    got, _ = step.losses("pair")
+    assert [t for t, _ in calls] == ["pair"] and calls[0][1] == len(outputs[-1])
+
+
+def test_a_stacked_siamese_batch_encodes_each_copy_like_the_batch():
+    """stack_twice on a batch of distinct sentences: the copy's chunks come after the
+    originals' and its positions point at them, so without dropout both copies' sentence
+    vectors equal the batch's own."""
+    model = micro_model(dropout=0.0).eval()
+    data = micro_data()["pair"]
+    batch = collate(data, np.arange(12), 0, False)
+    assert "a_unit" in batch
+    stacked = stack_twice(batch)
+    chunks = sum(1 for k in batch if k.endswith("_input_ids") and k.startswith("u"))
+    assert f"u{2 * chunks - 1}_input_ids" in stacked and f"u{2 * chunks}_input_ids" not in stacked
+    a, b = model.encode_inputs("pair", batch)
+    a2, b2 = model.encode_inputs("pair", stacked)
+    for one, two in ((a, a2), (b, b2)):
+        assert torch.allclose(two.pooled, torch.cat([one.pooled, one.pooled]), atol=1e-6)
+        assert torch.allclose(first_copy(two).pooled, one.pooled, atol=1e-6)
+    assert torch.equal(stacked["labels"], torch.cat([batch["labels"], batch["labels"]]))
 
 
 def test_rdrop_in_params():
