@@ -16,12 +16,14 @@ The pair head's cross-entropy sees each pair alone; this term also pushes a dupl
 questions closer than either is to the batch's other questions, which is the geometry a
 cosine head thresholds.
 
-Deviations, stated: the candidates are every row's second sentence, the non-duplicate rows'
-included (they are the "hard" questions Quora paired but did not call duplicates, though
-paired with another anchor, so only as ordinary negatives); only the first sentence anchors
-(sentence-transformers' default, not its symmetric variant); a batch without a positive row
-adds nothing. The same question in two rows of a batch makes a false negative; with
-length-bucketed batches of 16 out of 50k pairs this is rare and is not filtered. The loss
+Deviations, stated: the candidates are every row's second sentence, the non-duplicate
+rows' included (sentence-transformers would be given the duplicate pairs only; here the
+batch is the para task's, and its non-duplicates serve as ordinary negatives); only the
+first sentence anchors (sentence-transformers' default, not its symmetric variant); a batch
+without a positive row adds nothing. Under data-parallel training the candidates are each
+rank's own rows (sentence-transformers' default; its ``gather_across_devices`` is not done
+here). The same question in two rows of a batch makes a false negative; with
+length-bucketed batches of 16 out of 35k pairs this is rare and is not filtered. The loss
 reads the encoder's pooled vectors, the ones a ``cosine`` head compares (a
 ``projected_cosine`` head's projection is left out).
 """
