@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -344,22 +345,16 @@ class LossConfig(Strict):
                              f"spread over the classes); got {bad}")
         return v
 
-    @field_validator("rdrop")
+    @field_validator("rdrop", "in_batch_negatives")
     @classmethod
-    def _rdrop_alpha(cls, v: dict[str, float]) -> dict[str, float]:
+    def _finite_weights(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        """A per-task weight of an added loss term: finite and >= 0 (0: off)."""
+        name, meaning = {"rdrop": ("alpha", "the weight of the KL term; 0: off"),
+                         "in_batch_negatives": ("the weight", "0: off")}[info.field_name]
         bad = {t: a for t, a in v.items() if not 0 <= a < float("inf")}
         if bad:
-            raise ValueError(f"loss.rdrop: alpha must be a finite number >= 0 (the weight of "
-                             f"the KL term; 0: off); got {bad}")
-        return v
-
-    @field_validator("in_batch_negatives")
-    @classmethod
-    def _in_batch_weight(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {t: w for t, w in v.items() if not 0 <= w < float("inf")}
-        if bad:
-            raise ValueError(f"loss.in_batch_negatives: the weight must be a finite number >= 0 "
-                             f"(0: off); got {bad}")
+            raise ValueError(f"loss.{info.field_name}: {name} must be a finite number >= 0 "
+                             f"({meaning}); got {bad}")
         return v
 
     @field_validator("combine", mode="before")
