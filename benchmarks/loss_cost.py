@@ -97,20 +97,19 @@ def measure(params: Params, work: Path, steps: int, repeats: int) -> dict[str, A
                 params.seed, pad_id, counter)
     names = list(arms)
     seconds: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             run = pt.run_fast(pt.fresh(model, state), arms[name], sets, steps, params.seed,
                               pad_id, counter)
             seconds[name].append(run.seconds)
+            cpu[name].append(run.cpu_seconds)
             print(f"repeat {r + 1}/{repeats} {name}: {steps / run.seconds:.2f} steps/s "
                   f"({run.seconds:.1f} s)", flush=True)
     rdrop_pass = pass_cost(pt.fresh(model, state), sets["sst"], params, pad_id,
-                           batches=max(steps // 4, 8), repeats=repeats)
-    ratios = {n: statistics.median(s / b for s, b in zip(seconds[n], seconds["none"],
-                                                           strict=True))
-              for n in names}
-    return {"steps": steps, "repeats": repeats, "seconds": seconds,
-            "ratio_to_none": {n: round(v, 3) for n, v in ratios.items()},
+                           batches=30, repeats=repeats)
+    return {"steps": steps, "repeats": repeats, "seconds": seconds, "cpu_seconds": cpu,
+            "ratio_to_none": _ratios(seconds), "cpu_ratio_to_none": _ratios(cpu),
             "steps_per_s": {n: round(steps / statistics.median(s), 2)
                             for n, s in seconds.items()},
             "task_shares": {t: round(tasks.count(t) / len(tasks), 3) for t in sets},
@@ -118,19 +117,27 @@ def measure(params: Params, work: Path, steps: int, repeats: int) -> dict[str, A
             "precision": resolve_precision(params.train.precision, pt.CPU).name}
 
 
+def _ratios(seconds: dict[str, list[float]]) -> dict[str, float]:
+    """Median over repeats of each arm's seconds over ``none``'s in the same repeat."""
+    return {n: round(statistics.median(s / b for s, b in zip(v, seconds["none"], strict=True)),
+                     3)
+            for n, v in seconds.items()}
+
+
 def pass_cost(model: MultitaskModel, data: TaskData, params: Params, pad_id: int,
               batches: int, repeats: int) -> dict[str, float]:
-    """Median over ``repeats`` of the seconds of ``batches`` of sst's batches through forward
-    and backward: ``twice`` (two passes) and ``stacked`` (one pass of the batch stacked on
-    itself) as ratios to ``once``."""
+    """``batches`` of sst's batches through forward and backward: ``twice`` (two passes) and
+    ``stacked`` (one pass of the batch stacked on itself) as the median over ``repeats`` of
+    their ratio to ``once`` in the same repeat, in wall seconds and (``cpu_``) in the
+    process's CPU seconds, which a shared machine's other guests disturb less."""
     precision = resolve_precision(params.train.precision, pt.CPU)
     stream = BatchStream(len(data), params.train.batch_size, np.random.default_rng(0),
                          lengths=data.bucket_keys())
     drawn = [collate(data, next(stream), pad_id, False) for _ in range(batches)]
     model.train()
 
-    def run(ways: int, stacked: bool) -> float:
-        start = time.perf_counter()
+    def run(ways: int, stacked: bool) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
         for batch in drawn:
             model.zero_grad(set_to_none=True)
             with precision.autocast(pt.CPU):
@@ -139,18 +146,25 @@ def pass_cost(model: MultitaskModel, data: TaskData, params: Params, pad_id: int
                 else:
                     total = sum(model("sst", batch).float().sum() for _ in range(ways))
             total.backward()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
     run(1, False)  # warm-up
-    seconds: dict[str, list[float]] = {"once": [], "twice": [], "stacked": []}
     ways = {"once": (1, False), "twice": (2, False), "stacked": (1, True)}
+    wall: dict[str, list[float]] = {n: [] for n in ways}
+    cpu: dict[str, list[float]] = {n: [] for n in ways}
     for r in range(repeats):
         for name in list(ways)[r % 3:] + list(ways)[: r % 3]:
-            seconds[name].append(run(*ways[name]))
-    base = statistics.median(seconds["once"])
-    return {"batches": batches, "once_seconds": round(base, 2),
-            "twice": round(statistics.median(seconds["twice"]) / base, 3),
-            "stacked": round(statistics.median(seconds["stacked"]) / base, 3)}
+            w, c = run(*ways[name])
+            wall[name].append(w)
+            cpu[name].append(c)
+    out: dict[str, float] = {"batches": batches,
+                             "once_seconds": round(statistics.median(wall["once"]), 2)}
+    for kind, measured in (("", wall), ("cpu_", cpu)):
+        ratios = {n: [x / b for x, b in zip(v, measured["once"], strict=True)]
+                  for n, v in measured.items()}
+        out[f"{kind}twice"] = round(statistics.median(ratios["twice"]), 3)
+        out[f"{kind}stacked"] = round(statistics.median(ratios["stacked"]), 3)
+    return out
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -167,18 +181,19 @@ def markdown(r: dict[str, Any]) -> str:
         "rotating; the ratio is the median over repeats of the arm's seconds over `none`'s in "
         "the same repeat.",
         "",
-        "| arm | loss options | steps/s (median) | seconds / `none`'s |",
-        "|---|---|---|---|",
+        "| arm | loss options | steps/s (median) | wall s / `none`'s | CPU s / `none`'s |",
+        "|---|---|---|---|---|",
     ]
     for name, loss in ARMS.items():
         opts = ", ".join(f"{k}: {v}" for k, v in loss.items() if v) or "off"
         lines.append(f"| `{name}` | {opts} | {r['steps_per_s'][name]:.2f} | "
-                     f"{r['ratio_to_none'][name]:.3f} |")
+                     f"{r['ratio_to_none'][name]:.3f} | {r['cpu_ratio_to_none'][name]:.3f} |")
     p = r["rdrop_pass"]
     lines += ["", f"R-Drop's pass on {p['batches']} of sst's batches (forward and backward, "
               f"no optimizer; the batch once took {p['once_seconds']} s): two passes "
-              f"{p['twice']:.3f} x the single pass's seconds, the batch stacked on itself in one "
-              f"pass (what `loss.rdrop` runs) {p['stacked']:.3f} x."]
+              f"{p['twice']:.3f} x the single pass's wall seconds ({p['cpu_twice']:.3f} x its "
+              f"CPU seconds), the batch stacked on itself in one pass (what `loss.rdrop` runs) "
+              f"{p['stacked']:.3f} x ({p['cpu_stacked']:.3f} x)."]
     return "\n".join(lines)
 
 

@@ -37,10 +37,13 @@ def test_the_table_lists_every_arm_with_its_ratio() -> None:
          "steps_per_s": {n: 2.0 for n in ARMS},
          "ratio_to_none": {"none": 1.0, "rdrop": 1.3, "in-batch": 1.01,
                            "rdrop+in-batch": 1.31},
-         "rdrop_pass": {"batches": 30, "once_seconds": 4.2, "twice": 2.01, "stacked": 1.62}}
+         "cpu_ratio_to_none": {"none": 1.0, "rdrop": 1.2, "in-batch": 1.0,
+                               "rdrop+in-batch": 1.21},
+         "rdrop_pass": {"batches": 30, "once_seconds": 4.2, "twice": 2.01, "stacked": 1.62,
+                        "cpu_twice": 1.98, "cpu_stacked": 1.6}}
     text = markdown(r)
-    assert "| `rdrop` | rdrop: {'sst': 1.0} | 2.00 | 1.300 |" in text
-    assert "| `none` | off | 2.00 | 1.000 |" in text
+    assert "| `rdrop` | rdrop: {'sst': 1.0} | 2.00 | 1.300 | 1.200 |" in text
+    assert "| `none` | off | 2.00 | 1.000 | 1.000 |" in text
     assert "sst 23%, para 47%" in text
-    assert "two passes 2.010 x the single pass's seconds" in text and "itself in one pass " \
-        "(what `loss.rdrop` runs) 1.620 x" in text
+    assert "two passes 2.010 x the single pass's wall seconds (1.980 x its CPU seconds)" in text
+    assert "in one pass (what `loss.rdrop` runs) 1.620 x (1.600 x)." in text
