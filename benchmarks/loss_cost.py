@@ -1,6 +1,6 @@
 """What a loss option costs per training step, as a ratio against the preset's own steps.
 
-    python -m benchmarks.loss_cost                          # ~8 min on 2 idle CPU cores
+    python -m benchmarks.loss_cost                          # ~9 min on 2 idle CPU cores
     python -m benchmarks.loss_cost --steps 24 --repeats 1   # a smoke run
 
 Why: the leaderboard preset must train within the hour on two CPU cores, and a loss option
@@ -129,7 +129,7 @@ def pass_cost(model: MultitaskModel, data: TaskData, params: Params, pad_id: int
     """``batches`` of sst's batches through forward and backward: ``twice`` (two passes) and
     ``stacked`` (one pass of the batch stacked on itself) as the median over ``repeats`` of
     their ratio to ``once`` in the same repeat, in wall seconds and (``cpu_``) in the
-    process's CPU seconds, which a shared machine's other guests disturb less."""
+    process's CPU seconds, which leave out the time it waited for a core."""
     precision = resolve_precision(params.train.precision, pt.CPU)
     stream = BatchStream(len(data), params.train.batch_size, np.random.default_rng(0),
                          lengths=data.bucket_keys())
@@ -172,8 +172,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         "## What a loss option costs per training step (cpu-long, CS224N, minilm-l6, CPU)",
         "",
-        f"`{r['command']}` at {r['commit']} on {r['date']}; {r['machine']}, torch "
-        f"{r['torch']} ({r['torch_threads']} threads), {r['precision']}; load average "
+        f"`{r['command']}` at {r['commit']} on {r['date']}; {r['machine']}, "
+        f"{r['precision']}; load average "
         f"{r['load_average_start']} at the start, {r['load_average_end']} at the end.",
         "",
         f"Each arm trained {r['steps']} steps of the pipeline's loop from the same weights on "
