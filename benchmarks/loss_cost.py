@@ -4,7 +4,7 @@
     python -m benchmarks.loss_cost --steps 24 --repeats 1   # a smoke run
 
 Why: the leaderboard preset must train within the hour on two CPU cores, and a loss option
-that adds work to a step (R-Drop's second pass on sst's steps) eats into that. A record run
+that adds work to a step (R-Drop's second dropout draw of sst's rows) eats into that. A record run
 says how long one run took on one machine; this says what the option costs against the
 preset without it, on the same machine in the same run.
 
@@ -13,8 +13,8 @@ the temperature sampler, bf16 autocast where the CPU has AMX), every arm trains 
 steps of the pipeline's own loop (:func:`pipeline.train.loop.fit`, no dev scoring) from the
 same initial weights on the same drawn tasks and batches:
 
-- ``none``: the loss options off (``cpu-long`` before R-Drop);
-- ``rdrop``: ``loss.rdrop: {sst: 1.0}`` (a second pass on sst's steps);
+- ``none``: the loss options off (``cpu-long`` as it is);
+- ``rdrop``: ``loss.rdrop: {sst: 1.0}`` (sst's batches stacked on themselves);
 - ``in-batch``: ``loss.in_batch_negatives: {para: 1.0}`` (no extra pass);
 - ``rdrop+in-batch``: both.
 
@@ -49,13 +49,12 @@ from benchmarks import load_average, machine_facts, machine_line, write_section
 from benchmarks import perf_train as pt
 from benchmarks.recipe_variants import variant_params
 from pipeline.config import LossConfig, Params, parse_params
-from pipeline.data.batching import BatchStream, TaskData, collate
+from pipeline.data.batching import BatchStream, TaskData, collate, stack_twice
 from pipeline.data.prepare import prepare
 from pipeline.data.tokenize import tokenize_all
 from pipeline.model.multitask import MultitaskModel
 from pipeline.model.stage_tokenizer import load_stage_tokenizer
 from pipeline.precision import resolve_precision
-from pipeline.train.rdrop import stack_twice
 from pipeline.train.run import build_model, load_split
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -241,7 +241,7 @@ def _report_sections(runs: Runs, specs: Mapping[str, Any], by_report: dict[str, 
             lines.append(
                 f"| {name} | {spec.description} | {len(cmp.seeds)} | "
                 + " | ".join(_f(cmp.ablation.get(t)) for t in tasks)
-                + f" | {_f(cmp.ablation.get('overall'), 4)} | {_ci(cmp.intervals.get('overall'))}"
+                + f" | {_f(cmp.ablation.get(OVERALL), 4)} | {_ci(cmp.intervals.get(OVERALL))}"
                 f" | {under} | {_seconds(runs[name])} | {spec.claim or ''} | {cell} |")
             tally.setdefault(bucket, []).append(name)
             rows += _interval_rows(name, report, spec.expect, cmp)

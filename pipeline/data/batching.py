@@ -9,6 +9,7 @@ siamese pair batch also carries its distinct sentences once each (``pair_units``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ COLUMNS = {
 
 UNIT_CHUNKS = 2  # length-sorted encoder calls per siamese pair batch, at least ...
 UNIT_CHUNK_ROWS = 64  # ... and as many as keep each call to this many distinct sentences
+_UNIT = re.compile(r"u(\d+)_(.+)")  # a unit chunk's column: u{k}_input_ids, u{k}_attention_mask
 
 
 @dataclass
@@ -155,6 +157,26 @@ def pair_units(a: Ragged, b: Ragged, idx: np.ndarray, pad_id: int,
             (np.arange(w)[None, :] < lens[part][:, None]).astype(np.int64))
     out["a_unit"] = torch.from_numpy(position[inverse[: len(idx)]])
     out["b_unit"] = torch.from_numpy(position[inverse[len(idx) :]])
+    return out
+
+
+def stack_twice(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch followed by a copy of itself along the rows, for one pass that draws two
+    dropout masks per row. A siamese batch of distinct sentences (``u{k}_*`` chunks with
+    ``a_unit``/``b_unit`` positions; ``pipeline.data.batching.pair_units``) gets its chunks
+    appended again as further chunks and the copy's positions moved past the first set, so
+    the copy's sentences are encoded apart from the originals' (R-Drop, train/rdrop.py)."""
+    chunks = sorted({int(m.group(1)) for k in batch if (m := _UNIT.fullmatch(k))})
+    units = sum(batch[f"u{k}_input_ids"].shape[0] for k in chunks)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in batch.items():
+        if m := _UNIT.fullmatch(key):
+            out[key] = value
+            out[f"u{int(m.group(1)) + len(chunks)}_{m.group(2)}"] = value
+        elif key in ("a_unit", "b_unit"):
+            out[key] = torch.cat([value, value + units])
+        else:
+            out[key] = torch.cat([value, value])
     return out
 
 

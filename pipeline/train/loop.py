@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config import LossConfig, TrainConfig
-from pipeline.data.batching import BatchStream, TaskData, collate, num_batches
+from pipeline.data.batching import BatchStream, TaskData, collate, num_batches, stack_twice
 from pipeline.device import select_device
 from pipeline.evaluate import overall_scores, task_metrics
 from pipeline.inference import predict
@@ -48,7 +48,7 @@ from pipeline.train.averaging import averaged_epoch_numbers, mid_epoch_points
 from pipeline.train.combine import BackwardContext, build_combiner, split_parameters
 from pipeline.train.determinism import configure_determinism
 from pipeline.train.in_batch import in_batch_negatives_loss
-from pipeline.train.rdrop import first_copy, rdrop_loss, stack_twice
+from pipeline.train.rdrop import first_copy, rdrop_loss
 from pipeline.train.samplers import SAMPLERS, Sampler, SamplerContext
 from pipeline.train.schedules import ScheduleContext, build_scheduler
 from pipeline.train.smart import Smart

@@ -13,27 +13,23 @@ it means there (the paper tunes it per task). Both terms are batch means,
 as the pipeline's other losses. Classification tasks only: the paper's consistency term is
 between output distributions, and a regression head predicts none.
 
-Both dropout draws come from one pass over the batch stacked on itself ([x; x], as the
-paper's training algorithm repeats the input in one mini-batch): dropout masks are drawn per
-element, so each copy of a row goes through its own sub-model, as in two separate passes, and
-the encoder runs fewer, larger matrix products (:func:`stack_twice`; what it saves is in
+Both dropout draws come from one pass over the batch stacked on itself ([x; x];
+``pipeline.data.batching.stack_twice``): dropout masks are drawn per element, so each copy of
+a row goes through its own sub-model, as in two separate passes (the paper's code runs two),
+and the encoder runs fewer, larger matrix products (what it saves is in
 ``benchmarks/results.md``, section ``loss-cost``).
 
 Why it is here: sst over-fits within a few passes over its 8,544 rows
 (``benchmarks/sst-single-task.md``); R-Drop is a regulariser aimed at fine-tuning on such
-small classification sets, at the cost of a second forward and backward pass on the steps of
-the tasks it names (and nothing else).
+small classification sets, at the cost of twice the rows in the forward and backward pass of
+the steps of the tasks it names (and nothing else).
 """
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from pipeline.model.heads import Encoded
-
-_UNIT = re.compile(r"u(\d+)_(.+)")
 
 
 def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
@@ -53,27 +49,7 @@ def rdrop_loss(loss_a: torch.Tensor, loss_b: torch.Tensor, logits_a: torch.Tenso
     return (loss_a + loss_b) / 2 + alpha / 4 * symmetric_kl(logits_a, logits_b)
 
 
-def stack_twice(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The batch followed by a copy of itself along the rows, for one pass that draws two
-    dropout masks per row. A siamese batch of distinct sentences (``u{k}_*`` chunks with
-    ``a_unit``/``b_unit`` positions; ``pipeline.data.batching.pair_units``) gets its chunks
-    appended again as further chunks and the copy's positions moved past the first set, so
-    the copy's sentences are encoded apart from the originals'."""
-    chunks = sorted({int(m.group(1)) for k in batch if (m := _UNIT.fullmatch(k))})
-    units = sum(batch[f"u{k}_input_ids"].shape[0] for k in chunks)
-    out: dict[str, torch.Tensor] = {}
-    for key, value in batch.items():
-        if m := _UNIT.fullmatch(key):
-            out[key] = value
-            out[f"u{int(m.group(1)) + len(chunks)}_{m.group(2)}"] = value
-        elif key in ("a_unit", "b_unit"):
-            out[key] = torch.cat([value, value + units])
-        else:
-            out[key] = torch.cat([value, value])
-    return out
-
-
 def first_copy(encoded: Encoded) -> Encoded:
-    """The rows of the first copy of a :func:`stack_twice` batch."""
+    """The rows of the first copy of a ``stack_twice`` batch."""
     n = encoded.pooled.shape[0] // 2
     return Encoded(encoded.states[:n], encoded.mask[:n], encoded.pooled[:n])

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from pipeline.config import LossConfig, parse_params
-from pipeline.data.batching import collate
+from pipeline.data.batching import collate, stack_twice
 from pipeline.errors import UserError
 from pipeline.precision import PRECISIONS
 from pipeline.train import loop
-from pipeline.train.rdrop import first_copy, rdrop_loss, stack_twice, symmetric_kl
+from pipeline.train.rdrop import first_copy, rdrop_loss, symmetric_kl
 from tests.conftest import deep_merge, default_params_dict
 from tests.unit.microtrain import micro_cfg, micro_data, micro_model
 
