@@ -13,7 +13,10 @@ decay 0.01, batches of 16, 10% linear warmup then linear decay, gradient clip 1.
 - ``mse+cosent``: their sum.
 
 Run one arm per core (``taskset -c N``, one torch thread):
-``python -m benchmarks.sts_loss mse --seed 1 --epochs 1``. Results: README "Training recipe".
+``python -m benchmarks.sts_loss mse --seed 1 --epochs 1``. Results: README "Training recipe";
+``benchmarks/sts-single-task.md`` (3 epochs on the preset's seeds: sts alone against the
+multi-task preset). It reads the raw train file, dev-overlapping pairs included, where the
+pipeline's ``prepare`` drops them.
 """
 
 from __future__ import annotations
