@@ -108,7 +108,7 @@ def measure(params: Params, work: Path, steps: int, repeats: int) -> dict[str, A
     rdrop_pass = pass_cost(pt.fresh(model, state), sets["sst"], params, pad_id,
                            batches=30, repeats=repeats)
     return {"steps": steps, "repeats": repeats, "seconds": seconds, "cpu_seconds": cpu,
-            "ratio_to_none": _ratios(seconds), "cpu_ratio_to_none": _ratios(cpu),
+            "ratio_to_none": _ratios(seconds, "none"), "cpu_ratio_to_none": _ratios(cpu, "none"),
             "steps_per_s": {n: round(steps / statistics.median(s), 2)
                             for n, s in seconds.items()},
             "task_shares": {t: round(tasks.count(t) / len(tasks), 3) for t in sets},
@@ -116,9 +116,9 @@ def measure(params: Params, work: Path, steps: int, repeats: int) -> dict[str, A
             "precision": resolve_precision(params.train.precision, pt.CPU).name}
 
 
-def _ratios(seconds: dict[str, list[float]]) -> dict[str, float]:
-    """Median over repeats of each arm's seconds over ``none``'s in the same repeat."""
-    return {n: round(statistics.median(s / b for s, b in zip(v, seconds["none"], strict=True)),
+def _ratios(seconds: dict[str, list[float]], base: str) -> dict[str, float]:
+    """Median over repeats of each arm's seconds over ``base``'s in the same repeat."""
+    return {n: round(statistics.median(s / b for s, b in zip(v, seconds[base], strict=True)),
                      3)
             for n, v in seconds.items()}
 
@@ -159,10 +159,9 @@ def pass_cost(model: MultitaskModel, data: TaskData, params: Params, pad_id: int
     out: dict[str, float] = {"batches": batches,
                              "once_seconds": round(statistics.median(wall["once"]), 2)}
     for kind, measured in (("", wall), ("cpu_", cpu)):
-        ratios = {n: [x / b for x, b in zip(v, measured["once"], strict=True)]
-                  for n, v in measured.items()}
-        out[f"{kind}twice"] = round(statistics.median(ratios["twice"]), 3)
-        out[f"{kind}stacked"] = round(statistics.median(ratios["stacked"]), 3)
+        ratios = _ratios(measured, "once")
+        out[f"{kind}twice"] = ratios["twice"]
+        out[f"{kind}stacked"] = ratios["stacked"]
     return out
 
 

@@ -163,7 +163,7 @@ def pair_units(a: Ragged, b: Ragged, idx: np.ndarray, pad_id: int,
 def stack_twice(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The batch followed by a copy of itself along the rows, for one pass that draws two
     dropout masks per row. A siamese batch of distinct sentences (``u{k}_*`` chunks with
-    ``a_unit``/``b_unit`` positions; ``pipeline.data.batching.pair_units``) gets its chunks
+    ``a_unit``/``b_unit`` positions; :func:`pair_units`) gets its chunks
     appended again as further chunks and the copy's positions moved past the first set, so
     the copy's sentences are encoded apart from the originals' (R-Drop, train/rdrop.py)."""
     chunks = sorted({int(m.group(1)) for k in batch if (m := _UNIT.fullmatch(k))})
