@@ -15,8 +15,10 @@ decay 0.01, batches of 16, 10% linear warmup then linear decay, gradient clip 1.
 Run one arm per core (``taskset -c N``, one torch thread):
 ``python -m benchmarks.sts_loss mse --seed 1 --epochs 1``. Results: README "Training recipe";
 ``benchmarks/sts-single-task.md`` (3 epochs on the preset's seeds: sts alone against the
-multi-task preset). It reads the raw train file, dev-overlapping pairs included, where the
-pipeline's ``prepare`` drops them.
+multi-task preset). By default it reads the raw train file, dev-overlapping pairs included;
+``--train-file data/prepared/sts/train.parquet`` reads the table the pipeline's ``prepare``
+wrote instead, with those pairs dropped. ``--save DIR`` writes the fine-tuned encoder
+(``save_pretrained``) for ``benchmarks/task_vector.py``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "cs224n"
 
 
 def read_sts(path: Path) -> list[tuple[str, str, float]]:
+    """(sentence 1, sentence 2, similarity) rows of a CS224N sts csv or a prepared parquet."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=["text_a", "text_b", "label"]).to_pydict()
+        return [(a, b, float(y)) for a, b, y in
+                zip(table["text_a"], table["text_b"], table["label"], strict=True)]
     with path.open(newline="") as fh:
         return [(r["sentence1"], r["sentence2"], float(r["similarity"]))
                 for r in csv.DictReader(fh, delimiter="\t")]
@@ -54,6 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--data-dir", type=Path, default=DATA)
+    ap.add_argument("--train-file", type=Path, default=None,
+                    help="sts train rows (csv or prepared parquet); default DATA/sts-train.csv")
+    ap.add_argument("--save", type=Path, default=None,
+                    help="write the fine-tuned encoder and tokenizer here")
     args = ap.parse_args(argv)
 
     from transformers import AutoModel, AutoTokenizer
@@ -67,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     weights = resolve_encoder(EncoderConfig(name="minilm-l6")).path
     tok = AutoTokenizer.from_pretrained(weights)
     enc = AutoModel.from_pretrained(weights)
-    train = read_sts(args.data_dir / "sts-train.csv")
+    train = read_sts(args.train_file or args.data_dir / "sts-train.csv")
     dev = read_sts(args.data_dir / "sts-dev.csv")
 
     def embed(sentences: list[str]) -> torch.Tensor:
@@ -118,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         if step % max(steps // 2, 1) == 0 or step == steps:
             print(f"{args.loss} seed {args.seed}: step {step} dev r {dev_r():.4f} "
                   f"({time.time() - start:.0f} s)", flush=True)
+    if args.save is not None:
+        enc.save_pretrained(args.save)
+        tok.save_pretrained(args.save)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+"""Add a single-task fine-tune's task vector to the multitask model's encoder, score dev.
+
+Why it exists: sts alone reaches r 0.881-0.884 on the preset's seeds where the multitask preset
+saves 0.873-0.878 (``benchmarks/sts-single-task.md``): the other tasks' steps pull the shared
+encoder away from the geometry sts reads with a plain cosine. Two ways of merging a separately
+fine-tuned encoder into the multitask one, both applied after training and to the encoder's
+weights only (the multitask heads stay as saved):
+
+- task arithmetic (Ilharco et al. 2023, "Editing models with task arithmetic", section 2): the
+  task vector is ``tau = theta_sts - theta_0`` (fine-tuned minus pretrained weights) and the
+  edited model is ``theta_mt + lam * tau``. The paper adds task vectors to the pretrained
+  model; here they are added to a model that is already multitask-fine-tuned (the paper's
+  section 4 adds vectors to fine-tuned models only for negation and analogies), so this is a
+  deviation, named as such;
+- a uniform-style soup of two endpoints (Wortsman et al. 2022, "Model soups"): ``(1 - beta) *
+  theta_mt + beta * theta_sts``, which is task arithmetic with ``lam = beta`` minus ``beta``
+  times the multitask vector.
+
+The sts-only encoder comes from ``python -m benchmarks.sts_loss mse --epochs 3 --seed S
+--train-file data/prepared/sts/train.parquet --save DIR``; ``theta_0`` is the encoder the
+pipeline builds before training (the pretrained weights, ``build_model``). Run inside a
+workspace that holds the trained model (after ``dvc exp apply``) with its ``params.yaml``::
+
+    python -m benchmarks.task_vector --sts-encoder DIR --arith 0.25,0.5,1 --soup 0.25,0.5 \
+        --out results/task_vector.json
+
+Results: ``benchmarks/task-vector.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.config import load_params, overall_tasks
+from pipeline.evaluate import primary
+from pipeline.io import read_json
+from pipeline.model.multitask import MultitaskModel
+from pipeline.precision import resolve_precision
+from pipeline.train.loop import evaluate_sets
+from pipeline.train.run import build_model, load_split, read_mlm_manifest
+
+ENCODER_PREFIX = "encoder."
+
+
+def encoder_task_vector(finetuned: Mapping[str, torch.Tensor],
+                        pretrained: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``finetuned - pretrained`` for every floating weight the two share, keyed as the
+    multitask model keys its encoder (``encoder.`` + the Hugging Face name). A weight of the
+    multitask encoder the fine-tune lacks (an adapter) gets no vector; a shape mismatch is an
+    error, since it means the two started from different encoders."""
+    vector: dict[str, torch.Tensor] = {}
+    for name, weight in pretrained.items():
+        if not name.startswith(ENCODER_PREFIX) or not weight.is_floating_point():
+            continue
+        hf_name = name[len(ENCODER_PREFIX):]
+        if hf_name not in finetuned:
+            continue
+        tuned = finetuned[hf_name]
+        if tuned.shape != weight.shape:
+            raise ValueError(f"{hf_name}: fine-tuned shape {tuple(tuned.shape)} differs from "
+                             f"the pipeline's {tuple(weight.shape)}: not the same encoder")
+        vector[name] = tuned.to(weight) - weight
+    if not vector:
+        raise ValueError("the fine-tuned encoder shares no weight with the pipeline's encoder")
+    return vector
+
+
+def add_vector(weights: Mapping[str, torch.Tensor], vector: Mapping[str, torch.Tensor],
+               scale: float) -> dict[str, torch.Tensor]:
+    """``weights + scale * vector`` on the vector's keys, the rest unchanged."""
+    return {name: (w + scale * vector[name].to(w)) if name in vector else w
+            for name, w in weights.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sts-encoder", type=Path, required=True,
+                    help="a fine-tuned encoder saved with save_pretrained")
+    ap.add_argument("--model-dir", type=Path, default=Path("models/multitask"))
+    ap.add_argument("--tokenized", type=Path, default=Path("data/tokenized"))
+    ap.add_argument("--mlm-dir", type=Path, default=Path("models/mlm"))
+    ap.add_argument("--arith", default="0.25,0.5,1", help="task-arithmetic scales (lam)")
+    ap.add_argument("--soup", default="0.25,0.5", help="soup weights (beta) of the fine-tune")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    from transformers import AutoModel
+
+    params = load_params(Path("params.yaml"))
+    device = torch.device("cpu")
+    meta = read_json(args.tokenized / "meta.json")
+    model = MultitaskModel.load(args.model_dir, device)
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    pretrained = build_model(params, read_mlm_manifest(args.mlm_dir), args.mlm_dir).state_dict()
+    tuned = AutoModel.from_pretrained(args.sts_encoder).state_dict()
+    tau = encoder_task_vector(tuned, pretrained)
+    mt_vector = {k: saved[k] - pretrained[k] for k in tau}
+    dev_sets = load_split(args.tokenized, model.tasks, "dev")
+    in_overall = overall_tasks(params.tasks)
+    precision = resolve_precision(params.train.precision, device)
+
+    def score(weights: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        with torch.no_grad():
+            model.load_state_dict(weights)
+        return evaluate_sets(model, dev_sets, params.train.eval_batch_size,
+                             int(meta["pad_token_id"]), device, in_overall, precision)
+
+    arms: list[tuple[str, float, dict[str, torch.Tensor]]] = [("saved", 0.0, saved)]
+    arms += [("arith", float(x), add_vector(saved, tau, float(x)))
+             for x in args.arith.split(",") if x]
+    arms += [("soup", float(x), add_vector(add_vector(saved, tau, float(x)), mt_vector,
+                                           -float(x)))
+             for x in args.soup.split(",") if x]
+    rows = []
+    for kind, scale, weights in arms:
+        began = time.time()
+        dev = score(weights)
+        headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
+        rows.append({"kind": kind, "scale": scale, "headline": headline,
+                     "overall": dev["overall"], "dev": dev})
+        print(f"{kind} {scale:g}: " + " ".join(f"{t} {v:.4f}" for t, v in headline.items())
+              + f" overall {dev['overall']:.4f} ({time.time() - began:.0f} s)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"model": str(args.model_dir),
+                                    "sts_encoder": str(args.sts_encoder), "rows": rows},
+                                   indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
