@@ -34,17 +34,15 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from pipeline.config import load_params, overall_tasks
+from pipeline.config import load_params
 from pipeline.evaluate import primary
 from pipeline.io import read_json
 from pipeline.model.multitask import MultitaskModel
-from pipeline.precision import resolve_precision
-from pipeline.train.loop import evaluate_sets
-from pipeline.train.run import build_model, load_split, read_mlm_manifest
+from pipeline.train.run import build_model, read_mlm_manifest
+from pipeline.wise_ft_sweep import dev_scorer
 
 ENCODER_PREFIX = "encoder."
 
@@ -102,15 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     tuned = AutoModel.from_pretrained(args.sts_encoder).state_dict()
     tau = encoder_task_vector(tuned, pretrained)
     mt_vector = {k: saved[k] - pretrained[k] for k in tau}
-    dev_sets = load_split(args.tokenized, model.tasks, "dev")
-    in_overall = overall_tasks(params.tasks)
-    precision = resolve_precision(params.train.precision, device)
-
-    def score(weights: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-        with torch.no_grad():
-            model.load_state_dict(weights)
-        return evaluate_sets(model, dev_sets, params.train.eval_batch_size,
-                             int(meta["pad_token_id"]), device, in_overall, precision)
+    score = dev_scorer(params, model, args.tokenized, meta, device)
 
     arms: list[tuple[str, float, dict[str, torch.Tensor]]] = [("saved", 0.0, saved)]
     arms += [("arith", float(x), add_vector(saved, tau, float(x)))

@@ -19,7 +19,7 @@ as they are, so there the check covers the data but cannot tell a wrong step-0 m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,24 @@ def trained_dev(summary: Mapping[str, Any]) -> dict[str, Any]:
     return dict((summary.get("average") or {}).get("dev") or summary["best_dev"])
 
 
+def dev_scorer(params: Params, model: MultitaskModel, tokenized: Path, meta: Mapping[str, Any],
+               device: torch.device) -> Callable[[Mapping[str, torch.Tensor]], dict[str, Any]]:
+    """A function that loads weights into ``model`` and returns their dev scores, with the
+    train stage's own scorer, batch size and precision (for scoring other weights of a saved
+    model without training)."""
+    dev_sets = load_split(tokenized, model.tasks, "dev")
+    in_overall = overall_tasks(params.tasks)
+    precision = resolve_precision(params.train.precision, device)
+
+    def score(weights: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        with torch.no_grad():
+            model.load_state_dict(weights)
+        return evaluate_sets(model, dev_sets, params.train.eval_batch_size,
+                             int(meta["pad_token_id"]), device, in_overall, precision)
+
+    return score
+
+
 def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
           alphas: Sequence[float], device: torch.device | None = None) -> dict[str, Any]:
     """Dev scores of the trained model mixed with its step-0 model at each alpha of
@@ -82,16 +100,7 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     trained = recover_trained(saved, step0, run_alpha)
     saved_alpha = 1.0 if run_alpha is None else run_alpha
-    dev_sets = load_split(tokenized, model.tasks, "dev")
-    in_overall = overall_tasks(params.tasks)
-    precision = resolve_precision(params.train.precision, device)
-
-    def score(weights: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-        with torch.no_grad():
-            model.load_state_dict(weights)
-        return evaluate_sets(model, dev_sets, params.train.eval_batch_size,
-                             int(meta["pad_token_id"]), device, in_overall, precision)
-
+    score = dev_scorer(params, model, tokenized, meta, device)
     trained_scores = score(trained)
     recorded = trained_dev(summary)["overall"]
     if abs(trained_scores["overall"] - recorded) > RECORDED_TOLERANCE:
