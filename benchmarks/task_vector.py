@@ -1,8 +1,10 @@
 """Add a single-task fine-tune's task vector to the multitask model's encoder, score dev.
 
-Why it exists: sts alone reaches r 0.881-0.884 on the preset's seeds where the multitask preset
-saves 0.873-0.878 (``benchmarks/sts-single-task.md``): the other tasks' steps pull the shared
-encoder away from the geometry sts reads with a plain cosine. Two ways of merging a separately
+Why it exists: on the raw train file sts alone reached r 0.881-0.884 on the preset's seeds
+where the multitask preset saves 0.873-0.878, which read as the other tasks' steps pulling the
+shared encoder away from the geometry sts reads with a plain cosine. (That gap was mostly a dev
+leak: on the prepared table sts alone scores 0.877; ``benchmarks/sts-single-task.md``.)
+Two ways of merging a separately
 fine-tuned encoder into the multitask one, both applied after training and to the encoder's
 weights only (the multitask heads stay as saved):
 
@@ -99,14 +101,13 @@ def main(argv: list[str] | None = None) -> None:
     pretrained = build_model(params, read_mlm_manifest(args.mlm_dir), args.mlm_dir).state_dict()
     tuned = AutoModel.from_pretrained(args.sts_encoder).state_dict()
     tau = encoder_task_vector(tuned, pretrained)
-    mt_vector = {k: saved[k] - pretrained[k] for k in tau}
+    towards_tuned = {k: tau[k] - (saved[k] - pretrained[k]) for k in tau}  # theta_sts - theta_mt
     score = dev_scorer(params, model, args.tokenized, meta, device)
 
     arms: list[tuple[str, float, dict[str, torch.Tensor]]] = [("saved", 0.0, saved)]
     arms += [("arith", float(x), add_vector(saved, tau, float(x)))
              for x in args.arith.split(",") if x]
-    arms += [("soup", float(x), add_vector(add_vector(saved, tau, float(x)), mt_vector,
-                                           -float(x)))
+    arms += [("soup", float(x), add_vector(saved, towards_tuned, float(x)))
              for x in args.soup.split(",") if x]
     rows = []
     for kind, scale, weights in arms:

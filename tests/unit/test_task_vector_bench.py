@@ -37,13 +37,13 @@ def test_adding_the_vector_scales_it_and_leaves_other_weights_alone() -> None:
     assert torch.equal(add_vector(saved, tau, 0.0)["encoder.layer.w"], saved["encoder.layer.w"])
 
 
-def test_a_soup_is_arithmetic_minus_the_multitask_vector() -> None:
-    pretrained = _weights(encoder__w=[0.0, 0.0])
+def test_a_soup_adds_the_task_vector_minus_the_multitask_one() -> None:
+    pretrained = _weights(encoder__w=[1.0, -1.0])
     saved = _weights(encoder__w=[2.0, 4.0])
     finetuned = {"w": torch.tensor([4.0, 0.0])}
     tau = encoder_task_vector(finetuned, pretrained)
-    mt = {"encoder.w": saved["encoder.w"] - pretrained["encoder.w"]}
-    soup = add_vector(add_vector(saved, tau, 0.25), mt, -0.25)
+    towards_tuned = {"encoder.w": tau["encoder.w"] - (saved["encoder.w"] - pretrained["encoder.w"])}
+    soup = add_vector(saved, towards_tuned, 0.25)
     assert torch.allclose(soup["encoder.w"], 0.75 * saved["encoder.w"] + 0.25 * finetuned["w"])
 
 
