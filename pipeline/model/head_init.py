@@ -144,8 +144,9 @@ def standardiser(x: np.ndarray) -> tuple[np.ndarray, float]:
     return mean, float(np.sqrt(((x - mean) ** 2).mean())) or 1.0
 
 
-def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
-    """A multinomial logistic regression on the head's standardised input.
+def fit_linear_probe(head: LinearHead, f: HeadFeatures, c: float = PROBE_C) -> str:
+    """A multinomial logistic regression on the head's standardised input, at inverse L2
+    strength ``c``.
 
     The probe is fitted on standardised features (:func:`standardiser`); the head keeps the
     standardisation as buffers (see ``LinearHead``), so it computes exactly the probe's logits
@@ -161,7 +162,7 @@ def fit_linear_probe(head: LinearHead, f: HeadFeatures) -> str:
         return "skipped (labels in the sample do not cover two valid classes)"
     mean, scale = standardiser(x)
     xs = (x - mean) / scale
-    probe = LogisticRegression(C=PROBE_C, tol=PROBE_TOL, max_iter=5000).fit(xs, labels)
+    probe = LogisticRegression(C=c, tol=PROBE_TOL, max_iter=5000).fit(xs, labels)
     coef = np.zeros((out, x.shape[1]))
     bias = np.full(out, -30.0)  # a class absent from the sample: never predicted at step 0
     if probe.coef_.shape[0] == 1:  # binary: sklearn keeps one row, the logit of class 1
