@@ -25,9 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.config import load_params
-from pipeline.evaluate import primary
-from pipeline.io import read_json
 from pipeline.model.head_init import (
     PROBE_TOL,
     HeadFeatures,
@@ -36,10 +33,9 @@ from pipeline.model.head_init import (
     standardiser,
 )
 from pipeline.model.heads import LinearHead
-from pipeline.model.multitask import MultitaskModel
 from pipeline.precision import resolve_precision
 from pipeline.train.run import load_split
-from pipeline.wise_ft_sweep import dev_scorer
+from pipeline.wise_ft_sweep import open_saved_model, row_line
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 FOLDS = 5
@@ -79,23 +75,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
-    params = load_params(Path("params.yaml"))
     device = torch.device("cpu")
-    meta = read_json(args.tokenized / "meta.json")
-    model = MultitaskModel.load(args.model_dir, device)
+    run = open_saved_model(args.model_dir, args.tokenized, device=device)
+    model = run.model
     head = model.heads[args.task]
     if not isinstance(head, LinearHead) or model.tasks[args.task].type != "classification":
         raise SystemExit(f"{args.task}: not a classification task with a linear head")
-    precision = resolve_precision(params.train.precision, device)
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    score = dev_scorer(params, model, args.tokenized, meta, device)
+    precision = resolve_precision(run.params.train.precision, device)
 
     began = time.time()
     train = load_split(args.tokenized, {args.task: model.tasks[args.task]}, "train")[args.task]
     feats = collect_features(model, args.task, train, np.arange(len(train)),
-                             int(meta["pad_token_id"]), device, precision)
+                             int(run.meta["pad_token_id"]), device, precision)
     saved_train_acc = head_accuracy(head, feats)
-    c, cv = choose_c(feats, seed=params.seed)
+    c, cv = choose_c(feats, seed=run.params.seed)
     note = fit_linear_probe(head, feats, c)
     refit = {k: v.detach().clone() for k, v in model.state_dict().items()}
     print(f"features of {len(train)} train rows, C by {FOLDS}-fold CV: {c} "
@@ -103,17 +96,14 @@ def main(argv: list[str] | None = None) -> None:
           f"refit: {note}", flush=True)
 
     rows: list[dict[str, Any]] = []
-    for arm, weights in (("saved", saved), ("refit", refit)):
-        dev = score(weights)
-        headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
-        rows.append({"arm": arm, "headline": headline, "overall": dev["overall"], "dev": dev})
-        print(f"{arm}: " + " ".join(f"{t} {v:.4f}" for t, v in headline.items())
-              + f" overall {dev['overall']:.4f}", flush=True)
+    for arm, weights in (("saved", run.weights), ("refit", refit)):
+        rows.append({"arm": arm, **run.row(weights)})
+        print(row_line(arm, rows[-1]), flush=True)
     others_same = all(rows[0]["headline"][t] == rows[1]["headline"][t]
                       for t in rows[0]["headline"] if t != args.task)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "model": str(args.model_dir), "task": args.task, "seed": params.seed,
+        "model": str(args.model_dir), "task": args.task, "seed": run.params.seed,
         "train_rows": len(train), "c_grid": list(C_GRID), "cv_accuracy": cv, "chosen_c": c,
         "saved_head_train_accuracy": saved_train_acc, "refit": note,
         "other_tasks_unchanged": others_same, "rows": rows}, indent=2) + "\n")

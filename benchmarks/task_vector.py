@@ -39,12 +39,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import load_params
-from pipeline.evaluate import primary
-from pipeline.io import read_json
-from pipeline.model.multitask import MultitaskModel
 from pipeline.train.run import build_model, read_mlm_manifest
-from pipeline.wise_ft_sweep import dev_scorer
+from pipeline.wise_ft_sweep import open_saved_model, row_line
 
 ENCODER_PREFIX = "encoder."
 
@@ -93,16 +89,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from transformers import AutoModel
 
-    params = load_params(Path("params.yaml"))
-    device = torch.device("cpu")
-    meta = read_json(args.tokenized / "meta.json")
-    model = MultitaskModel.load(args.model_dir, device)
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    pretrained = build_model(params, read_mlm_manifest(args.mlm_dir), args.mlm_dir).state_dict()
+    run = open_saved_model(args.model_dir, args.tokenized)
+    saved = run.weights
+    pretrained = build_model(run.params, read_mlm_manifest(args.mlm_dir),
+                             args.mlm_dir).state_dict()
     tuned = AutoModel.from_pretrained(args.sts_encoder).state_dict()
     tau = encoder_task_vector(tuned, pretrained)
     towards_tuned = {k: tau[k] - (saved[k] - pretrained[k]) for k in tau}  # theta_sts - theta_mt
-    score = dev_scorer(params, model, args.tokenized, meta, device)
 
     arms: list[tuple[str, float, dict[str, torch.Tensor]]] = [("saved", 0.0, saved)]
     arms += [("arith", float(x), add_vector(saved, tau, float(x)))
@@ -112,12 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for kind, scale, weights in arms:
         began = time.time()
-        dev = score(weights)
-        headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
-        rows.append({"kind": kind, "scale": scale, "headline": headline,
-                     "overall": dev["overall"], "dev": dev})
-        print(f"{kind} {scale:g}: " + " ".join(f"{t} {v:.4f}" for t, v in headline.items())
-              + f" overall {dev['overall']:.4f} ({time.time() - began:.0f} s)", flush=True)
+        rows.append({"kind": kind, "scale": scale, **run.row(weights)})
+        print(row_line(f"{kind} {scale:g}", rows[-1]) + f" ({time.time() - began:.0f} s)",
+              flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model": str(args.model_dir),
                                     "sts_encoder": str(args.sts_encoder), "rows": rows},

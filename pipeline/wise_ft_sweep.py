@@ -20,12 +20,13 @@ as they are, so there the check covers the data but cannot tell a wrong step-0 m
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from pipeline.config import Params, overall_tasks
+from pipeline.config import Params, load_params, overall_tasks
 from pipeline.errors import UserError
 from pipeline.evaluate import primary
 from pipeline.io import read_json
@@ -79,6 +80,46 @@ def dev_scorer(params: Params, model: MultitaskModel, tokenized: Path, meta: Map
     return score
 
 
+def scored_row(model: MultitaskModel, dev: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of a table of dev scores: each task's headline metric, overall, the details."""
+    headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
+    return {"headline": headline, "overall": dev["overall"], "dev": dict(dev)}
+
+
+def row_line(label: str, row: Mapping[str, Any]) -> str:
+    """``row`` (from :func:`scored_row`) as one line of text."""
+    return (f"{label}: " + " ".join(f"{t} {v:.4f}" for t, v in row["headline"].items())
+            + f" overall {row['overall']:.4f}")
+
+
+@dataclass
+class SavedModel:
+    """A workspace's trained model, ready to score other weights of it on dev."""
+
+    params: Params
+    meta: dict[str, Any]
+    model: MultitaskModel
+    weights: dict[str, torch.Tensor]  # as saved (a copy: scoring loads others into ``model``)
+    score: Callable[[Mapping[str, torch.Tensor]], dict[str, Any]]  # see :func:`dev_scorer`
+
+    def row(self, weights: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """``weights``' dev scores as a :func:`scored_row`."""
+        return scored_row(self.model, self.score(weights))
+
+
+def open_saved_model(model_dir: Path, tokenized: Path, params_path: Path = Path("params.yaml"),
+                     device: torch.device | None = None) -> SavedModel:
+    """The model saved in ``model_dir``, with the params, token metadata and dev scorer of the
+    workspace it was trained in (for the benchmarks that edit a saved model's weights)."""
+    device = device or torch.device("cpu")
+    params = load_params(params_path)
+    meta = read_json(tokenized / "meta.json")
+    model = MultitaskModel.load(model_dir, device)
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return SavedModel(params, meta, model, weights,
+                      dev_scorer(params, model, tokenized, meta, device))
+
+
 def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
           alphas: Sequence[float], device: torch.device | None = None) -> dict[str, Any]:
     """Dev scores of the trained model mixed with its step-0 model at each alpha of
@@ -121,10 +162,7 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
 
     rows = []
     for alpha in alphas:
-        dev = dev_at(alpha)
-        headline = {t: primary(model.tasks[t], dev[t]) for t in model.tasks if t in dev}
-        rows.append({"alpha": alpha, "headline": headline, "overall": dev["overall"],
-                     "dev": dev})
+        rows.append({"alpha": alpha, **scored_row(model, dev_at(alpha))})
     return {"model": str(model_dir), "run_alpha": run_alpha, "saved_alpha": saved_alpha,
             "rows": rows}
 

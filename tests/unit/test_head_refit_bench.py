@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from benchmarks.head_refit import choose_c, head_accuracy
@@ -48,3 +49,45 @@ def test_head_accuracy_reads_the_head_as_the_probe_fitted_it() -> None:
     reported = float(note.rsplit(" ", 1)[-1])
     assert abs(head_accuracy(head, f) - reported) < 1e-3
     assert head_accuracy(head, f) > 0.9
+
+
+def test_the_script_refits_sst_only_and_records_both_arms(tmp_path, monkeypatch) -> None:
+    """End to end on a tiny trained run: the saved arm repeats the run's own dev scores, the
+    refit arm changes sst's head and no other task's score. The task-vector script opens the
+    saved model the same way (``wise_ft_sweep.open_saved_model``): a vector of zero (the
+    pretrained encoder as the "fine-tune") scores the saved model at every scale."""
+    import json
+
+    import yaml
+
+    from benchmarks.head_refit import main
+    from pipeline.config import parse_params
+    from pipeline.io import read_json
+    from pipeline.train.run import train
+    from tests.conftest import prepare_for_training, tiny_params_dict
+
+    raw = tiny_params_dict(train={"epochs": 1, "precision": "fp32", "lr": 1e-3},
+                           data={"synthetic": {"train_size": 120, "dev_size": 30,
+                                               "test_size": 10}})
+    params = parse_params(raw)
+    prepare_for_training(params, tmp_path)
+    train(params, tmp_path / "tok", tmp_path / "mlm", tmp_path / "model", tmp_path / "live")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    main(["--task", "sst", "--model-dir", "model", "--tokenized", "tok", "--out", "r.json"])
+    out = json.loads((tmp_path / "r.json").read_text())
+    saved, refit = out["rows"]
+    recorded = read_json(tmp_path / "model" / "train_summary.json")["best_dev"]["overall"]
+    assert saved["overall"] == pytest.approx(recorded, abs=1e-6)
+    assert out["other_tasks_unchanged"] and out["chosen_c"] in out["c_grid"]
+    assert set(saved["headline"]) == set(refit["headline"]) and "sst" in saved["headline"]
+
+    from benchmarks.task_vector import main as task_vector_main
+    from pipeline.train.run import build_model
+
+    build_model(params).encoder.save_pretrained(tmp_path / "pretrained")
+    task_vector_main(["--sts-encoder", "pretrained", "--model-dir", "model", "--tokenized",
+                      "tok", "--arith", "1", "--soup", "", "--out", "tv.json"])
+    rows = json.loads((tmp_path / "tv.json").read_text())["rows"]
+    assert [r["kind"] for r in rows] == ["saved", "arith"]
+    assert rows[1]["headline"] == rows[0]["headline"] == saved["headline"]
