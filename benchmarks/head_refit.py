@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.config import load_params
 from pipeline.model.head_init import (
     PROBE_TOL,
     HeadFeatures,
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     device = torch.device("cpu")
-    run = open_saved_model(args.model_dir, args.tokenized, device=device)
+    run = open_saved_model(load_params(Path("params.yaml")), args.model_dir, args.tokenized,
+                           device)
     model = run.model
     head = model.heads[args.task]
     if not isinstance(head, LinearHead) or model.tasks[args.task].type != "classification":

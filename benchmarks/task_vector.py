@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.config import load_params
 from pipeline.train.run import build_model, read_mlm_manifest
 from pipeline.wise_ft_sweep import open_saved_model, row_line
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from transformers import AutoModel
 
-    run = open_saved_model(args.model_dir, args.tokenized)
+    run = open_saved_model(load_params(Path("params.yaml")), args.model_dir, args.tokenized)
     saved = run.weights
     pretrained = build_model(run.params, read_mlm_manifest(args.mlm_dir),
                              args.mlm_dir).state_dict()

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from pipeline.config import Params, load_params, overall_tasks
+from pipeline.config import Params, overall_tasks
 from pipeline.errors import UserError
 from pipeline.evaluate import primary
 from pipeline.io import read_json
@@ -107,12 +107,12 @@ class SavedModel:
         return scored_row(self.model, self.score(weights))
 
 
-def open_saved_model(model_dir: Path, tokenized: Path, params_path: Path = Path("params.yaml"),
+def open_saved_model(params: Params, model_dir: Path, tokenized: Path,
                      device: torch.device | None = None) -> SavedModel:
-    """The model saved in ``model_dir``, with the params, token metadata and dev scorer of the
-    workspace it was trained in (for the benchmarks that edit a saved model's weights)."""
+    """The model saved in ``model_dir`` with ``params`` (those it was trained with), the token
+    metadata and a dev scorer (for the sweep and the benchmarks that edit a saved model's
+    weights)."""
     device = device or torch.device("cpu")
-    params = load_params(params_path)
     meta = read_json(tokenized / "meta.json")
     model = MultitaskModel.load(model_dir, device)
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -133,15 +133,13 @@ def sweep(params: Params, tokenized: Path, mlm_dir: Path, model_dir: Path,
     summary = read_json(summary_path)
     run_alpha = (summary.get("wise_ft") or {}).get("alpha")
     device = device or torch.device("cpu")
-    meta = read_json(tokenized / "meta.json")
-    model = MultitaskModel.load(model_dir, device)
+    run = open_saved_model(params, model_dir, tokenized, device)
+    model, saved, score = run.model, run.weights, run.score
     start = step0_model(params, read_mlm_manifest(mlm_dir), mlm_dir,
-                        load_split(tokenized, model.tasks, "train"), meta, device)
+                        load_split(tokenized, model.tasks, "train"), run.meta, device)
     step0 = start.state_dict()
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     trained = recover_trained(saved, step0, run_alpha)
     saved_alpha = 1.0 if run_alpha is None else run_alpha
-    score = dev_scorer(params, model, tokenized, meta, device)
     trained_scores = score(trained)
     recorded = trained_dev(summary)["overall"]
     if abs(trained_scores["overall"] - recorded) > RECORDED_TOLERANCE:
